@@ -1,0 +1,24 @@
+//! EcoSystemiser's engine: the energy model of `energy-model v1`, its LP, the
+//! solvers (LP with clarabel, rule-based, rolling horizon), Pareto fronts,
+//! uncertainty studies, KPIs and reports.
+//!
+//! Architecture invariant: this crate does no I/O. Files reach it through
+//! [`FileSource`]; results leave it as values and strings.
+
+pub mod dispatch;
+pub mod lp;
+pub mod model;
+pub mod node;
+pub mod optimize;
+pub mod pareto;
+pub mod parse;
+pub mod results;
+pub mod rule_based;
+pub mod uncertainty;
+
+pub use model::{Objective, System};
+pub use optimize::{optimize, Options, SolverKind};
+pub use pareto::{ParetoFront, ParetoPoint};
+pub use parse::{parse_system, FileSource, Invalid, NoFiles, ValidationError};
+pub use results::{Results, Status};
+pub use uncertainty::{Distribution, Sampling, UncertainParameter, UncertaintySpec, UncertaintySummary};
