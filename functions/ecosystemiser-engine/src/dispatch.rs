@@ -220,3 +220,124 @@ impl Dispatch {
         Kpis { buses, self_consumption, self_sufficiency, storage_cycles, cost, co2_kg }
     }
 }
+
+impl Dispatch {
+    /// The largest violation of any rule of the spec by this dispatch (bus
+    /// balances, bounds, storage dynamics, cyclic end state), in kW or kWh,
+    /// with where it is. An independent check on every solver's output.
+    pub fn worst_violation(&self, system: &System) -> (f64, String) {
+        let mut worst = (0.0, String::from("none"));
+        let mut note = |amount: f64, what: &dyn Fn() -> String| {
+            if amount > worst.0 {
+                worst = (amount, what());
+            }
+        };
+        let series = self.series(system);
+        let dt = system.dt;
+        let mut balance: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut add = |bus: &str, values: &[f64], sign: f64| {
+            let row = balance.entry(bus.to_string()).or_insert_with(|| vec![0.0; system.timesteps]);
+            for (r, v) in row.iter_mut().zip(values) {
+                *r += sign * v;
+            }
+        };
+        for (component, flows) in system.components.iter().zip(&self.flows) {
+            let own = &series[&component.name];
+            let name = &component.name;
+            let negative = |values: &[f64]| values.iter().copied().fold(0.0, |w: f64, v| w.max(-v));
+            for (var, values) in own {
+                note(negative(values), &|| format!("{name}.{var} < 0"));
+            }
+            match (&component.kind, flows) {
+                (Kind::Grid(g), Flows::Grid { import, export }) => {
+                    add(&g.bus, import, 1.0);
+                    add(&g.bus, export, -1.0);
+                    let over = |v: &[f64], max: Option<f64>| v.iter().map(|x| x - max.unwrap_or(f64::INFINITY)).fold(0.0, f64::max);
+                    note(over(import, g.import_max_kw), &|| format!("{name} import above its limit"));
+                    note(over(export, g.export_max_kw), &|| format!("{name} export above its limit"));
+                }
+                (Kind::Source(s), Flows::Source { generation, .. }) => {
+                    add(&s.bus, generation, 1.0);
+                    let over = generation.iter().zip(&own["available"]).map(|(g, a)| g - a).fold(0.0, f64::max);
+                    note(over, &|| format!("{name} generates above its availability"));
+                }
+                (Kind::Storage(s), Flows::Storage { energy, charge_kw, discharge_kw, charge, discharge, soc }) => {
+                    add(&s.bus, discharge, 1.0);
+                    add(&s.bus, charge, -1.0);
+                    let keep = (1.0 - s.loss_per_hour).powf(dt);
+                    let mut before = s.soc_start_kwh.unwrap_or(s.soc_initial * energy);
+                    for t in 0..system.timesteps {
+                        let expected = keep * before + dt * (s.efficiency_charge * charge[t] - discharge[t] / s.efficiency_discharge);
+                        note((soc[t] - expected).abs(), &|| format!("{name} soc dynamics at step {t}"));
+                        note(soc[t] - energy, &|| format!("{name} soc above E at step {t}"));
+                        note(s.soc_min * energy - soc[t], &|| format!("{name} soc below soc_min at step {t}"));
+                        note(charge[t] - charge_kw, &|| format!("{name} charge above its power at step {t}"));
+                        note(discharge[t] - discharge_kw, &|| format!("{name} discharge above its power at step {t}"));
+                        before = soc[t];
+                    }
+                    if s.cyclic {
+                        note(s.soc_initial * energy - soc[system.timesteps - 1], &|| format!("{name} ends below its initial level"));
+                    }
+                }
+                (Kind::Converter(c), Flows::Converter { capacity, input }) => {
+                    add(&c.bus_out, &own["output"], 1.0);
+                    if let Some(bus_in) = &c.bus_in {
+                        add(bus_in, input, -1.0);
+                    }
+                    let over = own["output"].iter().map(|o| o - capacity).fold(0.0, f64::max);
+                    note(over, &|| format!("{name} output above its capacity"));
+                }
+                (Kind::Demand(d), Flows::Demand { unmet }) => {
+                    add(&d.bus, &own["served"], -1.0);
+                    if d.unmet_penalty_per_kwh.is_none() {
+                        note(unmet.iter().copied().fold(0.0, f64::max), &|| format!("{name} is hard but has unmet demand"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (bus, row) in balance {
+            for (t, r) in row.iter().enumerate() {
+                note(r.abs(), &|| format!("bus {bus} unbalanced at step {t}"));
+            }
+        }
+        worst
+    }
+}
+
+impl Dispatch {
+    /// Rebuilds a dispatch from a results document, so that what a user
+    /// receives can be checked against the model. `None` if series are missing.
+    pub fn from_series(system: &System, results: &Results) -> Option<Dispatch> {
+        let size = |component: &Component, key: &str, capacity: &Capacity| match capacity {
+            Capacity::Fixed(v) => Some(*v),
+            Capacity::Sized(_) => results.sizes.get(&format!("{}.{key}", component.name)).copied(),
+        };
+        let mut flows = Vec::with_capacity(system.components.len());
+        for component in &system.components {
+            let own = results.series.get(&component.name)?;
+            let get = |var: &str| own.get(var).cloned();
+            flows.push(match &component.kind {
+                Kind::Grid(_) => Flows::Grid { import: get("import")?, export: get("export")? },
+                Kind::Source(s) => Flows::Source { capacity: size(component, "capacity", &s.capacity)?, generation: get("generation")? },
+                Kind::Storage(s) => {
+                    let (charge_key, discharge_key) = match s.power {
+                        StoragePower::Shared(_) => ("power_kw", "power_kw"),
+                        StoragePower::Separate { .. } => ("charge_kw", "discharge_kw"),
+                    };
+                    Flows::Storage {
+                        energy: size(component, "energy_kwh", &s.energy)?,
+                        charge_kw: size(component, charge_key, s.power.charge())?,
+                        discharge_kw: size(component, discharge_key, s.power.discharge())?,
+                        charge: get("charge")?,
+                        discharge: get("discharge")?,
+                        soc: get("soc")?,
+                    }
+                }
+                Kind::Converter(c) => Flows::Converter { capacity: size(component, "capacity", &c.capacity)?, input: get("input")? },
+                Kind::Demand(_) => Flows::Demand { unmet: get("unmet")? },
+            });
+        }
+        Some(Dispatch { flows })
+    }
+}

@@ -12,6 +12,7 @@ pub mod node;
 pub mod optimize;
 pub mod pareto;
 pub mod parse;
+pub mod report;
 pub mod results;
 pub mod rule_based;
 pub mod uncertainty;

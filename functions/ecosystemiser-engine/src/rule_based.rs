@@ -128,6 +128,7 @@ impl State {
                 _ => {}
             }
         }
+        self.hold_floors(system, t, &mut net, &at);
         for (b, bus) in order.iter().enumerate() {
             if net[b] > TOLERANCE {
                 let deficit = net[b];
@@ -142,6 +143,21 @@ impl State {
             }
         }
         self.close_step(system, t);
+    }
+
+    /// Charges each storage that self-discharge would take below `soc_min`
+    /// by just enough to stay on it; that charge is a withdrawal from its bus.
+    fn hold_floors(&mut self, system: &System, t: usize, net: &mut [f64], at: &dyn Fn(&str) -> usize) {
+        for (i, component) in system.components.iter().enumerate() {
+            if let (Kind::Storage(s), Flows::Storage { energy, charge_kw, charge, .. }) = (&component.kind, &mut self.flows[i]) {
+                let keep = (1.0 - s.loss_per_hour).powf(system.dt);
+                let short = s.soc_min * *energy - keep * self.level[i];
+                if short > 0.0 {
+                    charge[t] = (short / (s.efficiency_charge * system.dt)).min(*charge_kw);
+                    net[at(&s.bus)] += charge[t];
+                }
+            }
+        }
     }
 
     /// Covers a deficit on `bus` (rule 3).
@@ -205,9 +221,10 @@ impl State {
             if let (Kind::Storage(s), Flows::Storage { energy, charge_kw, charge, .. }) = (&component.kind, &mut self.flows[i]) {
                 if s.bus == bus {
                     let keep = (1.0 - s.loss_per_hour).powf(dt);
-                    let room = ((*energy - self.level[i] * keep) / (s.efficiency_charge * dt)).max(0.0);
-                    let put = (-*net).min(*charge_kw).min(room).max(0.0);
-                    charge[t] = put;
+                    let stored = self.level[i] * keep + dt * s.efficiency_charge * charge[t];
+                    let room = ((*energy - stored) / (s.efficiency_charge * dt)).max(0.0);
+                    let put = (-*net).min(*charge_kw - charge[t]).min(room).max(0.0);
+                    charge[t] += put;
                     *net += put;
                 }
             }
@@ -289,7 +306,7 @@ impl State {
         let room = (t..=last).map(|k| (energy - soc[k]) / gain(k)).fold(f64::INFINITY, f64::min);
         let mut want = (missing / gain(last)).min(charge_kw - charge[t]).min(room).max(0.0);
         let mut added = 0.0;
-        for stage in 0..3 {
+        for stage in 0..4 {
             if want <= 0.0 {
                 break;
             }
@@ -307,8 +324,12 @@ impl State {
     }
 
     /// Frees up to `want` kW on `bus` at step `t`: stage 0 from curtailment,
-    /// 1 from export, 2 from import.
+    /// 1 from export, 2 from import, 3 from converters' spare capacity (their
+    /// input found the same way on their input bus).
     fn find_energy(&mut self, system: &System, bus: &str, t: usize, want: f64, stage: usize) -> f64 {
+        if stage == 3 {
+            return self.convert_more(system, bus, t, want);
+        }
         let mut got = 0.0;
         for (component, flows) in system.components.iter().zip(&mut self.flows) {
             let room = want - got;
@@ -330,6 +351,35 @@ impl State {
                 }
                 _ => {}
             }
+        }
+        got
+    }
+}
+
+impl State {
+    fn convert_more(&mut self, system: &System, bus: &str, t: usize, want: f64) -> f64 {
+        let mut got = 0.0;
+        for i in converters_by_cost(system, bus, t) {
+            let Kind::Converter(c) = &system.components[i].kind else { continue };
+            let Flows::Converter { capacity, ref input } = self.flows[i] else { continue };
+            let eff = c.efficiency.at(t);
+            let extra_out = (want - got).min(capacity - eff * input[t]).max(0.0);
+            let extra_in = match &c.bus_in {
+                // Bought fuel is unlimited.
+                None => extra_out / eff,
+                Some(bus_in) if bus_in != bus => {
+                    let mut found = 0.0;
+                    for stage in 0..3 {
+                        found += self.find_energy(system, bus_in, t, extra_out / eff - found, stage);
+                    }
+                    found
+                }
+                Some(_) => 0.0,
+            };
+            if let Flows::Converter { input, .. } = &mut self.flows[i] {
+                input[t] += extra_in;
+            }
+            got += extra_in * eff;
         }
         got
     }

@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::System;
-use crate::optimize::Options;
-use crate::parse::Invalid;
+use crate::model::*;
+use crate::optimize::{optimize, Options};
+use crate::parse::{Invalid, ValidationError};
 use crate::results::Status;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,32 +96,373 @@ pub struct Sensitivity {
 impl UncertainParameter {
     /// Parses `TARGET=uniform(0.8,1.2)`, `normal(1,0.1)`, `triangular(0.8,1,1.3)`.
     pub fn parse(text: &str) -> Result<UncertainParameter, String> {
-        todo!("{text}")
+        let (target, dist) = text.split_once('=').ok_or_else(|| format!("`{text}`: expected TARGET=DISTRIBUTION(ARGS)"))?;
+        let (kind, args) = dist
+            .trim()
+            .strip_suffix(')')
+            .and_then(|d| d.split_once('('))
+            .ok_or_else(|| format!("`{dist}`: expected NAME(ARGS), e.g. uniform(0.8,1.2)"))?;
+        let args: Vec<f64> = args
+            .split(',')
+            .map(|a| a.trim().parse::<f64>().map_err(|_| format!("`{a}` in `{dist}` is not a number")))
+            .collect::<Result<_, _>>()?;
+        let distribution = match (kind.trim(), args.as_slice()) {
+            ("uniform", [low, high]) => Distribution::Uniform { low: *low, high: *high },
+            ("normal", [mean, std]) => Distribution::Normal { mean: *mean, std: *std },
+            ("triangular", [low, mode, high]) => Distribution::Triangular { low: *low, mode: *mode, high: *high },
+            (name, args) => {
+                return Err(format!(
+                    "`{name}` with {} arguments: use uniform(low,high), normal(mean,std) or triangular(low,mode,high)",
+                    args.len()
+                ));
+            }
+        };
+        let parameter = UncertainParameter { target: target.trim().to_string(), distribution };
+        parameter.distribution.check().map_err(|m| format!("`{text}`: {m}"))?;
+        Ok(parameter)
+    }
+}
+
+impl Distribution {
+    fn check(&self) -> Result<(), String> {
+        let finite = |vs: &[f64]| vs.iter().all(|v| v.is_finite());
+        match *self {
+            Distribution::Uniform { low, high } if finite(&[low, high]) && low < high => Ok(()),
+            Distribution::Normal { mean, std } if finite(&[mean, std]) && std > 0.0 => Ok(()),
+            Distribution::Triangular { low, mode, high } if finite(&[low, mode, high]) && low <= mode && mode <= high && low < high => Ok(()),
+            Distribution::Uniform { .. } => Err("uniform needs low < high".into()),
+            Distribution::Normal { .. } => Err("normal needs std > 0".into()),
+            Distribution::Triangular { .. } => Err("triangular needs low <= mode <= high and low < high".into()),
+        }
+    }
+
+    /// The value at cumulative probability `u` in (0, 1).
+    pub fn quantile(&self, u: f64) -> f64 {
+        match *self {
+            Distribution::Uniform { low, high } => low + (high - low) * u,
+            Distribution::Normal { mean, std } => mean + std * standard_normal_quantile(u),
+            Distribution::Triangular { low, mode, high } => {
+                let split = (mode - low) / (high - low);
+                if u < split {
+                    low + (u * (high - low) * (mode - low)).sqrt()
+                } else {
+                    high - ((1.0 - u) * (high - low) * (high - mode)).sqrt()
+                }
+            }
+        }
+    }
+}
+
+/// Acklam's rational approximation with one Halley step: about 1e-15 relative.
+fn standard_normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00];
+    const B: [f64; 5] = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01];
+    const C: [f64; 6] = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00];
+    const D: [f64; 4] = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00];
+    let low = 0.02425;
+    let x = if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let e = 0.5 * erfc(-x / std::f64::consts::SQRT_2) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// Complementary error function (Numerical Recipes' erfcc, 1.2e-7), enough
+/// for the one refinement step above.
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))).exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// SplitMix64: small, fast, and the same numbers on every platform and
+/// version, which a reproducible study needs more than statistical polish.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in the open interval (0, 1).
+    fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
     }
 }
 
 impl UncertaintySpec {
     /// The multipliers of every sample: `samples` rows of one value per parameter.
     pub fn design(&self) -> Vec<Vec<f64>> {
-        todo!()
+        let n = self.samples;
+        let dims = self.parameters.len();
+        let units: Vec<Vec<f64>> = match self.sampling {
+            Sampling::LatinHypercube => {
+                let mut rng = SplitMix(self.seed);
+                let mut columns = Vec::with_capacity(dims);
+                for _ in 0..dims {
+                    // One draw in each of n equal strata, strata shuffled.
+                    let mut strata: Vec<usize> = (0..n).collect();
+                    for i in (1..n).rev() {
+                        strata.swap(i, rng.below(i + 1));
+                    }
+                    columns.push(strata.into_iter().map(|s| (s as f64 + rng.unit()) / n as f64).collect::<Vec<f64>>());
+                }
+                (0..n).map(|i| columns.iter().map(|c| c[i]).collect()).collect()
+            }
+            Sampling::Sobol => {
+                let seed = (self.seed ^ (self.seed >> 32)) as u32;
+                (0..n)
+                    .map(|i| {
+                        (0..dims)
+                            .map(|d| {
+                                let u = sobol_burley::sample(i as u32, d as u32, seed) as f64;
+                                // Keep away from 0 and 1, where normal quantiles are infinite.
+                                u.clamp(0.5 / n as f64, 1.0 - 0.5 / n as f64)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        };
+        units
+            .into_iter()
+            .map(|row: Vec<f64>| row.iter().zip(&self.parameters).map(|(u, p)| p.distribution.quantile(*u)).collect())
+            .collect()
     }
 
-    /// Checks targets against the system before any job runs.
+    /// Checks the spec against the system before any job runs.
     pub fn check(&self, system: &System) -> Result<(), Invalid> {
-        todo!("{system:?}")
+        let mut errors = Vec::new();
+        let mut error = |path: String, message: String| errors.push(ValidationError { path, line: None, message });
+        if self.samples == 0 {
+            error("samples".into(), "must be at least 1".into());
+        }
+        if self.sampling == Sampling::Sobol && self.parameters.len() > sobol_burley::NUM_DIMENSIONS as usize {
+            error("parameters".into(), format!("Sobol sampling supports at most {} parameters", sobol_burley::NUM_DIMENSIONS));
+        }
+        if self.parameters.is_empty() {
+            error("parameters".into(), "name at least one uncertain parameter".into());
+        }
+        for (i, p) in self.parameters.iter().enumerate() {
+            if let Err(m) = p.distribution.check() {
+                error(format!("parameters[{i}].distribution"), m);
+            }
+            if let Err(m) = apply(&mut system.clone(), &p.target, 1.0) {
+                error(format!("parameters[{i}].target"), m);
+            }
+            if self.parameters[..i].iter().any(|q| q.target == p.target) {
+                error(format!("parameters[{i}].target"), format!("`{}` is named twice", p.target));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(Invalid { errors }) }
     }
+
+    /// The system with sample `values` applied.
+    pub fn apply(&self, system: &System, values: &[f64]) -> System {
+        let mut system = system.clone();
+        for (p, v) in self.parameters.iter().zip(values) {
+            apply(&mut system, &p.target, *v).expect("targets are checked before sampling");
+        }
+        system
+    }
+}
+
+/// Multiplies the value named by `target` by `factor`. Values that must stay
+/// non-negative (capacities, profiles, scales) are clamped at 0, and
+/// efficiencies at a small positive number, since a tail draw of a normal
+/// distribution can cross zero.
+fn apply(system: &mut System, target: &str, factor: f64) -> Result<(), String> {
+    let (name, parameter) = target.split_once('.').ok_or_else(|| format!("`{target}`: expected component.parameter"))?;
+    let component = system
+        .components
+        .iter_mut()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("`{target}`: no component named `{name}`"))?;
+    let non_negative = factor.max(0.0);
+    let positive = factor.max(1e-6);
+    let capacity = |cap: &mut Capacity, cost: bool| match (cap, cost) {
+        (Capacity::Sized(s), true) => s.cost_per_unit_year *= factor,
+        (Capacity::Fixed(v), false) => *v *= non_negative,
+        (Capacity::Sized(s), false) => {
+            s.min *= non_negative;
+            s.max = s.max.map(|m| m * non_negative);
+        }
+        (Capacity::Fixed(_), true) => unreachable!("checked below"),
+    };
+    let (key, cost) = match parameter.strip_suffix(".cost") {
+        Some(key) => (key, true),
+        None => (parameter, false),
+    };
+    if cost {
+        let found = component.capacities().into_iter().any(|(k, c)| k == key && c.sizing().is_some());
+        if !found {
+            return Err(format!("`{target}`: `{key}` of `{name}` is not a sizing block with a cost"));
+        }
+    }
+    let unknown = || Err(format!("`{target}`: `{parameter}` cannot be varied on a {}", component.type_name));
+    match (&mut component.kind, key) {
+        (Kind::Grid(g), "import_price") => g.import_price = g.import_price.scaled(factor),
+        (Kind::Grid(g), "export_price") => g.export_price = g.export_price.scaled(factor),
+        (Kind::Grid(g), "import_co2_kg_per_kwh") => g.import_co2 = g.import_co2.scaled(factor),
+        (Kind::Grid(g), "demand_charge_per_kw") => g.demand_charge_per_kw *= factor,
+        (Kind::Source(s), "profile") => s.profile = s.profile.scaled(non_negative),
+        (Kind::Source(s), "variable_cost_per_kwh") => s.variable_cost = s.variable_cost.scaled(factor),
+        (Kind::Source(s), "capacity") => capacity(&mut s.capacity, cost),
+        (Kind::Storage(s), "energy_kwh") => capacity(&mut s.energy, cost),
+        (Kind::Storage(s), "power_kw" | "charge_kw" | "discharge_kw") => match (&mut s.power, key) {
+            (StoragePower::Shared(p), "power_kw") => capacity(p, cost),
+            (StoragePower::Separate { charge, .. }, "charge_kw") => capacity(charge, cost),
+            (StoragePower::Separate { discharge, .. }, "discharge_kw") => capacity(discharge, cost),
+            _ => return unknown(),
+        },
+        (Kind::Converter(c), "cop" | "efficiency") => c.efficiency = c.efficiency.scaled(positive),
+        (Kind::Converter(c), "fuel_price_per_kwh") => c.fuel_price = c.fuel_price.scaled(factor),
+        (Kind::Converter(c), "fuel_co2_kg_per_kwh") => c.fuel_co2 = c.fuel_co2.scaled(factor),
+        (Kind::Converter(c), "capacity") => capacity(&mut c.capacity, cost),
+        (Kind::Demand(d), "scale") => d.scale *= non_negative,
+        (Kind::Demand(d), "profile") => d.profile = d.profile.scaled(non_negative),
+        (Kind::Demand(d), "unmet_penalty_per_kwh") => d.unmet_penalty_per_kwh = d.unmet_penalty_per_kwh.map(|p| p * factor),
+        _ => return unknown(),
+    }
+    Ok(())
 }
 
 /// Solves sample `index` of the design.
 pub fn solve_sample(system: &System, spec: &UncertaintySpec, index: usize, options: &Options) -> SampleResult {
-    todo!("{system:?} {spec:?} {index} {options:?}")
+    let values = spec.design().swap_remove(index);
+    let sampled = spec.apply(system, &values);
+    let options = Options { with_series: false, ..options.clone() };
+    let (status, objective, cost, co2_kg) = match optimize(&sampled, &options) {
+        Ok(r) => (r.status, r.objective, r.cost.map(|c| c.total), r.co2_kg),
+        // Options were valid for the unsampled system; sampling only scales
+        // values, so this cannot change. Reported, not panicked on.
+        Err(_) => (Status::Unreliable, None, None, None),
+    };
+    SampleResult { index, values, status, objective, cost, co2_kg }
 }
 
-pub fn summarise(system: &System, spec: &UncertaintySpec, results: Vec<SampleResult>) -> UncertaintySummary {
-    todo!("{system:?} {spec:?} {results:?}")
+pub fn summarise(system: &System, spec: &UncertaintySpec, mut results: Vec<SampleResult>) -> UncertaintySummary {
+    results.sort_by_key(|r| r.index);
+    let ok: Vec<&SampleResult> = results.iter().filter(|r| r.status.is_optimal()).collect();
+    let objective: Vec<f64> = ok.iter().filter_map(|r| r.objective).collect();
+    let cost: Vec<f64> = ok.iter().filter_map(|r| r.cost).collect();
+    let co2: Vec<f64> = ok.iter().filter_map(|r| r.co2_kg).collect();
+    let sensitivity = spec
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            let xs: Vec<f64> = ok.iter().map(|r| r.values[j]).collect();
+            Sensitivity { target: p.target.clone(), spearman: spearman(&xs, &objective) }
+        })
+        .collect();
+    UncertaintySummary {
+        system: system.name.clone(),
+        samples: results.len(),
+        optimal: ok.len(),
+        objective: Stats::of(&objective),
+        cost: Stats::of(&cost),
+        co2_kg: Stats::of(&co2),
+        sensitivity,
+        results,
+    }
+}
+
+impl Stats {
+    /// Percentiles interpolate linearly between order statistics.
+    pub fn of(values: &[f64]) -> Stats {
+        if values.is_empty() {
+            return Stats::default();
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len() as f64;
+        let mean = sorted.iter().sum::<f64>() / n;
+        let variance = if sorted.len() > 1 { sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+        let var95 = percentile(&sorted, 0.95);
+        let tail: Vec<f64> = sorted.iter().copied().filter(|v| *v >= var95).collect();
+        Stats {
+            mean,
+            std: variance.sqrt(),
+            min: sorted[0],
+            p10: percentile(&sorted, 0.10),
+            p50: percentile(&sorted, 0.50),
+            p90: percentile(&sorted, 0.90),
+            max: sorted[sorted.len() - 1],
+            var95,
+            cvar95: tail.iter().sum::<f64>() / tail.len() as f64,
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Ranks from 1, ties sharing their average rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Spearman's rank correlation: Pearson's on the ranks. 0 when undefined.
+pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
+    if xs.len() < 2 || xs.len() != ys.len() {
+        return 0.0;
+    }
+    let (rx, ry) = (ranks(xs), ranks(ys));
+    let mean = (rx.len() as f64 + 1.0) / 2.0;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in rx.iter().zip(&ry) {
+        sxy += (x - mean) * (y - mean);
+        sxx += (x - mean).powi(2);
+        syy += (y - mean).powi(2);
+    }
+    if sxx == 0.0 || syy == 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }
 
 /// The whole study in one process; `progress(done, total)` after each sample.
 pub fn uncertainty(system: &System, spec: &UncertaintySpec, options: &Options, progress: &mut dyn FnMut(usize, usize)) -> UncertaintySummary {
-    todo!("{system:?} {spec:?} {options:?} {:?}", progress(0, 0))
+    let results = (0..spec.samples)
+        .map(|i| {
+            let result = solve_sample(system, spec, i, options);
+            progress(i + 1, spec.samples);
+            result
+        })
+        .collect();
+    summarise(system, spec, results)
 }

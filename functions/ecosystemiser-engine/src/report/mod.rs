@@ -167,7 +167,9 @@ fn cost_section(results: &Results) -> String {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let rows: Vec<Vec<String>> = items.iter().map(|(k, v)| vec![k.clone(), fmt_num(*v)]).collect();
-    let body = format!("{}{}", table(&["Cost", "Value"], &rows), svg::bar_chart("Cost split", "cost", &items, None));
+    // Zero terms are in the table; in the chart they would only be gaps.
+    let bars: Vec<(String, f64)> = items.into_iter().filter(|(k, v)| *v != 0.0 || k == "total").collect();
+    let body = format!("{}{}", table(&["Cost", "Value"], &rows), svg::bar_chart("Cost split", "cost", &bars, None));
     section("Cost split", &body)
 }
 

@@ -65,6 +65,8 @@ pub struct Chart {
     y_categories: Option<Vec<String>>,
     body: String,
     legend: Vec<(String, &'static str)>,
+    /// Room for the y labels; bar charts widen it to fit their category names.
+    left: f64,
 }
 
 impl Chart {
@@ -78,6 +80,7 @@ impl Chart {
             y_categories: None,
             body: String::new(),
             legend: Vec::new(),
+            left: LEFT,
         }
     }
 
@@ -100,7 +103,7 @@ impl Chart {
 
     fn px(&self, x: f64) -> f64 {
         let (lo, hi) = self.x_range();
-        LEFT + (x - lo) / (hi - lo) * (WIDTH - LEFT - RIGHT)
+        self.left + (x - lo) / (hi - lo) * (WIDTH - self.left - RIGHT)
     }
 
     fn py(&self, y: f64) -> f64 {
@@ -216,14 +219,14 @@ impl Chart {
 
     /// Lays legend entries left to right, wrapping; returns the rows used.
     fn legend(&self, out: &mut String) -> usize {
-        let (mut x, mut row) = (LEFT, 0usize);
+        let (mut x, mut row) = (self.left, 0usize);
         for (label, colour) in &self.legend {
             let width = 24.0 + 7.0 * label.chars().count() as f64;
-            if x + width > WIDTH - RIGHT && x > LEFT {
-                x = LEFT;
+            if x + width > WIDTH - RIGHT && x > self.left {
+                x = self.left;
                 row += 1;
             }
-            let y = HEIGHT + row as f64 * LEGEND_ROW;
+            let y = HEIGHT + 10.0 + row as f64 * LEGEND_ROW;
             let _ = write!(
                 out,
                 r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{y:.1}">{}</text>"#,
@@ -241,10 +244,11 @@ impl Chart {
         self.axes(&mut inner);
         inner.push_str(&self.body);
         let rows = self.legend(&mut inner);
-        let height = HEIGHT + rows as f64 * LEGEND_ROW + 4.0;
+        let height = HEIGHT + rows as f64 * LEGEND_ROW + 14.0;
         format!(
-            r#"<svg class="chart zoom" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{title}</title><text class="title" x="{LEFT}" y="18">{title}</text>{inner}</svg>"#,
-            title = escape(&self.title)
+            r#"<svg class="chart zoom" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{title}</title><text class="title" x="{left}" y="18">{title}</text>{inner}</svg>"#,
+            title = escape(&self.title),
+            left = self.left
         )
     }
 }
@@ -256,6 +260,8 @@ pub fn bar_chart(title: &str, unit: &str, items: &[(String, f64)], range: Option
     let (lo, hi) = range.unwrap_or((lo, hi));
     let mut chart = Chart::new(title, (lo, hi), (0.0, 1.0)).labels(unit, "");
     chart.y_categories = Some(items.iter().map(|(name, _)| name.clone()).collect());
+    let longest = items.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+    chart.left = (longest as f64 * 6.5 + 12.0).clamp(LEFT, WIDTH / 2.0);
     let n = items.len() as f64;
     for (i, (name, value)) in items.iter().enumerate() {
         let row = n - i as f64 - 1.0;
@@ -303,7 +309,7 @@ mod tests {
     fn ticks_are_round() {
         check_ticks(0.0, 8760.0, expect!["0 2000 4000 6000 8000 10000"]);
         check_ticks(-3.2, 7.9, expect!["-4 -2 0 2 4 6 8"]);
-        check_ticks(0.0, 0.33, expect!["0.00 0.05 0.10 0.15 0.20 0.25 0.30 0.35"]);
+        check_ticks(0.0, 0.33, expect!["0 0.1 0.2 0.3 0.4"]);
         check_ticks(5.0, 5.0, expect!["4.4 4.6 4.8 5.0 5.2 5.4 5.6"]);
         check_ticks(0.0, 0.0, expect!["-1.0 -0.5 0 0.5 1.0"]);
     }
