@@ -11,6 +11,7 @@ pub mod model;
 pub mod node;
 pub mod optimize;
 pub mod pareto;
+pub mod presolve;
 pub mod parse;
 pub mod report;
 pub mod results;

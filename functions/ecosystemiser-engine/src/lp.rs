@@ -9,9 +9,8 @@
 //!
 //! Rows are `=` first (bus balances, storage dynamics), then `<=`.
 
-use clarabel::algebra::CscMatrix;
-
 use crate::model::*;
+use crate::presolve::{self, Reduced, Rows};
 
 /// A per-step variable block; steps where the variable was dropped read 0.
 #[derive(Debug, Clone)]
@@ -61,21 +60,17 @@ pub enum ComponentVars {
 
 #[derive(Debug)]
 pub struct Lp {
-    pub n: usize,
-    /// Cost and CO2 coefficient of every column; the objective weighs them.
-    pub cost: Vec<f64>,
-    pub co2: Vec<f64>,
-    pub a: CscMatrix<f64>,
-    pub b: Vec<f64>,
-    pub n_eq: usize,
-    pub n_ineq: usize,
-    /// Per component, in system order.
+    /// Per component, in system order, in original column numbering.
     pub vars: Vec<ComponentVars>,
+    /// What the solver gets, after equalities are substituted away.
+    pub problem: Reduced,
 }
 
 impl Lp {
+    /// The objective over the reduced columns.
     pub fn objective(&self, weights: (f64, f64)) -> Vec<f64> {
-        self.cost.iter().zip(&self.co2).map(|(c, e)| weights.0 * c + weights.1 * e).collect()
+        let p = &self.problem;
+        p.cost.iter().zip(&p.co2).map(|(c, e)| weights.0 * c + weights.1 * e).collect()
     }
 }
 
@@ -85,12 +80,7 @@ pub fn build(system: &System, co2_cap: Option<f64>) -> Lp {
     let mut lp = Builder::new(system.timesteps, buses.len());
     let bus = |name: &str| buses.iter().position(|b| b == name).expect("bus of a validated system");
     let vars = system.components.iter().map(|c| lp.component(system, c, &bus)).collect();
-    if let Some(cap) = co2_cap {
-        let entries: Vec<(usize, f64)> =
-            lp.co2.iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(j, c)| (j, *c)).collect();
-        lp.le(&entries, cap);
-    }
-    lp.finish(vars)
+    lp.finish(vars, co2_cap)
 }
 
 struct Builder {
@@ -101,6 +91,10 @@ struct Builder {
     ineq: Triplets,
     b_eq: Vec<f64>,
     b_ineq: Vec<f64>,
+    /// Equality rows to substitute away, each with the column it solves for:
+    /// storage dynamics for discharge, then bus balances for grid import.
+    storage_pivots: Vec<(usize, usize)>,
+    balance_pivots: Vec<(usize, usize)>,
 }
 
 #[derive(Default)]
@@ -129,6 +123,8 @@ impl Builder {
             // Rows 0..buses*steps are the bus balances, bus-major.
             b_eq: vec![0.0; buses * steps],
             b_ineq: Vec::new(),
+            storage_pivots: Vec::new(),
+            balance_pivots: Vec::new(),
         }
     }
 
@@ -262,6 +258,9 @@ impl Builder {
                 let x = self.var(dt * g.import_price.at(t), dt * g.import_co2.at(t));
                 imp.0[t] = x as u32;
                 self.eq.push(row, x, 1.0);
+                if !self.balance_pivots.iter().any(|(r, _)| *r == row) {
+                    self.balance_pivots.push((row, x));
+                }
                 self.bounded(x, g.import_max_kw);
             }
             if g.export_max_kw != Some(0.0) {
@@ -325,6 +324,9 @@ impl Builder {
                 dis.0[t] = d as u32;
                 self.eq.push(row, d, dt / s.efficiency_discharge);
             }
+            if let Some(pivot) = d.or(c) {
+                self.storage_pivots.push((row, pivot));
+            }
             if has_energy {
                 let x = self.var(0.0, 0.0);
                 soc.0[t] = x as u32;
@@ -362,70 +364,25 @@ impl Builder {
         }
     }
 
-    fn finish(self, vars: Vec<ComponentVars>) -> Lp {
-        let n = self.cost.len();
+    fn finish(self, vars: Vec<ComponentVars>, co2_cap: Option<f64>) -> Lp {
         let n_eq = self.b_eq.len();
-        let n_ineq = self.b_ineq.len();
-        let a = to_csc(n_eq + n_ineq, n, &self.eq, &self.ineq, n_eq);
+        let mut rows: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n_eq + self.b_ineq.len()];
+        for (t, offset) in [(&self.eq, 0), (&self.ineq, n_eq)] {
+            for ((&r, &c), &v) in t.rows.iter().zip(&t.cols).zip(&t.vals) {
+                let row = &mut rows[r as usize + offset];
+                // A converter whose input and output bus are one puts two
+                // entries for its column in one row; they add up.
+                match row.iter_mut().find(|(k, _)| *k == c) {
+                    Some(entry) => entry.1 += v,
+                    None => row.push((c, v)),
+                }
+            }
+        }
         let mut b = self.b_eq;
         b.extend(self.b_ineq);
-        Lp { n, cost: self.cost, co2: self.co2, a, b, n_eq, n_ineq, vars }
+        let n = self.cost.len();
+        let pivots: Vec<(usize, usize)> = self.storage_pivots.into_iter().chain(self.balance_pivots).collect();
+        let problem = presolve::reduce(Rows { rows, b, n_eq, n, cost: self.cost, co2: self.co2 }, &pivots, co2_cap);
+        Lp { vars, problem }
     }
-}
-
-/// Triplets to CSC by a counting sort on columns; rows sorted within each
-/// column, duplicates summed and exact zeros dropped.
-fn to_csc(m: usize, n: usize, eq: &Triplets, ineq: &Triplets, ineq_offset: usize) -> CscMatrix<f64> {
-    let mut colptr = vec![0usize; n + 1];
-    for &c in eq.cols.iter().chain(&ineq.cols) {
-        colptr[c as usize + 1] += 1;
-    }
-    for j in 0..n {
-        colptr[j + 1] += colptr[j];
-    }
-    let nnz = colptr[n];
-    let mut next = colptr.clone();
-    let mut entries = vec![(0usize, 0.0f64); nnz];
-    let all = eq
-        .rows
-        .iter()
-        .zip(&eq.cols)
-        .zip(&eq.vals)
-        .map(|((&r, &c), &v)| (r as usize, c, v))
-        .chain(ineq.rows.iter().zip(&ineq.cols).zip(&ineq.vals).map(|((&r, &c), &v)| (r as usize + ineq_offset, c, v)));
-    for (r, c, v) in all {
-        let slot = &mut next[c as usize];
-        entries[*slot] = (r, v);
-        *slot += 1;
-    }
-    let mut rowval = Vec::with_capacity(nnz);
-    let mut nzval = Vec::with_capacity(nnz);
-    let mut out_ptr = vec![0usize; n + 1];
-    for j in 0..n {
-        let column = &mut entries[colptr[j]..colptr[j + 1]];
-        column.sort_unstable_by_key(|e| e.0);
-        let start = rowval.len();
-        for &(r, v) in column.iter() {
-            if rowval.len() > start && *rowval.last().expect("non-empty") == r {
-                *nzval.last_mut().expect("non-empty") += v;
-            } else {
-                rowval.push(r);
-                nzval.push(v);
-            }
-        }
-        // Drop entries that cancelled out (a converter whose input and
-        // output bus are one, with efficiency 1).
-        let mut k = start;
-        for i in start..rowval.len() {
-            if nzval[i] != 0.0 {
-                rowval[k] = rowval[i];
-                nzval[k] = nzval[i];
-                k += 1;
-            }
-        }
-        rowval.truncate(k);
-        nzval.truncate(k);
-        out_ptr[j + 1] = rowval.len();
-    }
-    CscMatrix::new(m, n, out_ptr, rowval, nzval)
 }

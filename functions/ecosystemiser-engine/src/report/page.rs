@@ -22,12 +22,16 @@ pub fn escape(text: &str) -> String {
 
 /// A number for people: fewer decimals as magnitude grows.
 pub fn fmt_num(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value == 0.0 {
+        return "0".into();
+    }
     let text = match value.abs() {
-        v if !v.is_finite() => return value.to_string(),
         v if v >= 1e7 => format!("{value:.3e}"),
         v if v >= 1000.0 => format!("{value:.0}"),
         v if v >= 1.0 => format!("{value:.2}"),
-        v if v == 0.0 => "0".into(),
         _ => format!("{value:.4}"),
     };
     // `-0.00` says nothing that `0.00` does not.
