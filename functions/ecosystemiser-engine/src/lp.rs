@@ -258,9 +258,9 @@ impl Builder {
                 let x = self.var(dt * g.import_price.at(t), dt * g.import_co2.at(t));
                 imp.0[t] = x as u32;
                 self.eq.push(row, x, 1.0);
-                if !self.balance_pivots.iter().any(|(r, _)| *r == row) {
-                    self.balance_pivots.push((row, x));
-                }
+                // The first grid on a bus solves its balance; presolve skips a
+                // second pivot on the same row.
+                self.balance_pivots.push((row, x));
                 self.bounded(x, g.import_max_kw);
             }
             if g.export_max_kw != Some(0.0) {

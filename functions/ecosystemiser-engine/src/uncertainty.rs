@@ -345,9 +345,13 @@ fn apply(system: &mut System, target: &str, factor: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// Solves sample `index` of the design.
+/// Solves sample `index` of the design: a job that needs nothing but the spec.
 pub fn solve_sample(system: &System, spec: &UncertaintySpec, index: usize, options: &Options) -> SampleResult {
-    let values = spec.design().swap_remove(index);
+    solve_values(system, spec, index, spec.design().swap_remove(index), options)
+}
+
+/// Solves one sample whose multipliers are already drawn.
+pub fn solve_values(system: &System, spec: &UncertaintySpec, index: usize, values: Vec<f64>, options: &Options) -> SampleResult {
     let sampled = spec.apply(system, &values);
     let options = Options { with_series: false, ..options.clone() };
     let (status, objective, cost, co2_kg) = match optimize(&sampled, &options) {
@@ -457,9 +461,12 @@ pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
 
 /// The whole study in one process; `progress(done, total)` after each sample.
 pub fn uncertainty(system: &System, spec: &UncertaintySpec, options: &Options, progress: &mut dyn FnMut(usize, usize)) -> UncertaintySummary {
-    let results = (0..spec.samples)
-        .map(|i| {
-            let result = solve_sample(system, spec, i, options);
+    let results = spec
+        .design()
+        .into_iter()
+        .enumerate()
+        .map(|(i, values)| {
+            let result = solve_values(system, spec, i, values, options);
             progress(i + 1, spec.samples);
             result
         })

@@ -1,0 +1,65 @@
+# Shared settings and helpers for the local cloud scripts. Sourced, not run.
+# Everything here is pinned: a fresh clone installs exactly these versions.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${HIVE_LOCALSTACK_STATE:-$REPO_ROOT/.localstack}"
+
+LOCALSTACK_PIP_PINS=(
+  "localstack-core[runtime]==2026.3.0"
+  "cbor2<6"
+  "pyopenssl<25"
+  "cryptography<45"
+  "service-identity"
+)
+S3S_FS_VERSION="0.14.1"
+
+# The venv lives outside the repo so a fresh clone reuses it; its name carries
+# a hash of the pins so a pin change builds a new one instead of mutating.
+PINS_HASH="$(printf '%s\n' "${LOCALSTACK_PIP_PINS[@]}" | sha256sum | cut -c1-12)"
+LOCALSTACK_VENV="${HIVE_LOCALSTACK_VENV:-$HOME/.cache/hive/localstack-venv-$PINS_HASH}"
+
+LOCALSTACK_HOST=127.0.0.1
+LOCALSTACK_PORT=4566
+S3S_PORT=9000
+S3S_ACCESS_KEY=hive
+S3S_SECRET_KEY=hive-secret-key
+AWS_TEST_REGION=us-east-1
+
+log() { printf '[localstack] %s\n' "$*" >&2; }
+die() { printf '[localstack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
+wait_until() {
+  local timeout="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then die "$what not ready after ${timeout}s"; fi
+    sleep 0.5
+  done
+  log "$what ready"
+}
+
+# Finds Python 3.13 for LocalStack: pyenv's install first, then PATH.
+find_python313() {
+  local candidate
+  for candidate in /root/.pyenv/versions/3.13*/bin/python3.13 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+    if [[ -x "$candidate" ]]; then echo "$candidate"; return 0; fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    local version
+    version="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -1 || true)"
+    if [[ -n "$version" && -x "$(pyenv root)/versions/$version/bin/python3.13" ]]; then
+      echo "$(pyenv root)/versions/$version/bin/python3.13"; return 0
+    fi
+  fi
+  if command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+    command -v python3.13; return 0
+  fi
+  return 1
+}
+
+mkdir -p "$STATE_DIR"

@@ -1,0 +1,371 @@
+//! Runtime configuration, read once from the environment (12-factor).
+//!
+//! `main` calls [`Config::from_env`] once and passes the struct (or the parts
+//! an adapter needs) down explicitly. There is no global and no `Default`: a
+//! value that is absent gets its documented default here, in one place, and a
+//! value that is present but invalid is an [`Error::Config`] naming the
+//! variable. An empty variable counts as absent, so `HIVE_QUEUE=` in a shell
+//! or a template means "use the default".
+//!
+//! Tests use [`Config::from_vars`] with a closure over a map, so they never
+//! touch the process environment.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::Error;
+
+/// Everything a function or the local runner needs to know about its
+/// environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the embedded adapters keep their files (`HIVE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+    pub queue: QueueConfig,
+    pub objects: ObjectStoreConfig,
+    pub aws: AwsConfig,
+    pub jwt: JwtConfig,
+    pub log_format: LogFormat,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, set by the Lambda runtime and nowhere else.
+    pub lambda_function_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// No `HIVE_DATABASE_URL`: a SQLite file in the data directory.
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres {
+        url: Secret,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheConfig {
+    /// No `HIVE_REDIS_URL`: a cache inside the process.
+    InProcess,
+    Redis {
+        url: Secret,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueConfig {
+    /// `HIVE_QUEUE=memory` (the default): an in-process bus.
+    Memory,
+    Sqs {
+        queue_url: String,
+        dlq_url: Option<String>,
+    },
+    RabbitMq {
+        url: Secret,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectStoreConfig {
+    /// `HIVE_OBJECT_STORE=fs` (the default): files under `root`.
+    Fs {
+        root: PathBuf,
+    },
+    S3 {
+        bucket: String,
+    },
+}
+
+/// Settings the AWS adapters (SQS, S3) share. Credentials stay optional: on
+/// Lambda they come from the execution role through the SDK's default chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// `AWS_ENDPOINT_URL`: LocalStack or s3s-fs instead of AWS.
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// `None` when neither `HIVE_JWT_SECRET` nor `HIVE_JWT_PUBLIC_KEY` is set.
+    /// A Lambda function then refuses tokens; `hive` generates a local secret.
+    pub key: Option<JwtKey>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwtKey {
+    /// `HIVE_JWT_SECRET`: verify (and mint) HS256 tokens.
+    Hs256Secret(Secret),
+    /// `HIVE_JWT_PUBLIC_KEY`: verify RS256 tokens; the PEM text of the key.
+    Rs256PublicKeyPem(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A string that must not end up in logs. `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Shortest secret `HIVE_JWT_SECRET` may be: HS256 with fewer bytes than the
+/// hash output is guessable.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment. Call once, in `main`.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration from any source of variables, for tests.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+
+        let data_dir = PathBuf::from(var("HIVE_DATA_DIR").unwrap_or_else(|| "./.hive".to_owned()));
+
+        let database = match var("HIVE_DATABASE_URL") {
+            None => DatabaseConfig::Sqlite { path: data_dir.join("hive.sqlite3") },
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DatabaseConfig::Postgres { url: Secret(url) }
+            }
+            Some(_) => return Err(invalid("HIVE_DATABASE_URL", "must be a postgres:// or postgresql:// URL")),
+        };
+
+        let cache = match var("HIVE_REDIS_URL") {
+            None => CacheConfig::InProcess,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                CacheConfig::Redis { url: Secret(url) }
+            }
+            Some(_) => return Err(invalid("HIVE_REDIS_URL", "must be a redis:// or rediss:// URL")),
+        };
+
+        let queue = match var("HIVE_QUEUE").as_deref() {
+            None | Some("memory") => QueueConfig::Memory,
+            Some("sqs") => QueueConfig::Sqs {
+                queue_url: required(&var, "HIVE_SQS_QUEUE_URL", "HIVE_QUEUE=sqs")?,
+                dlq_url: var("HIVE_SQS_DLQ_URL"),
+            },
+            Some("rabbitmq") => {
+                let url = required(&var, "HIVE_AMQP_URL", "HIVE_QUEUE=rabbitmq")?;
+                if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                    return Err(invalid("HIVE_AMQP_URL", "must be an amqp:// or amqps:// URL"));
+                }
+                QueueConfig::RabbitMq { url: Secret(url) }
+            }
+            Some(_) => return Err(invalid("HIVE_QUEUE", "must be one of memory, sqs, rabbitmq")),
+        };
+
+        let objects = match var("HIVE_OBJECT_STORE").as_deref() {
+            None | Some("fs") => ObjectStoreConfig::Fs { root: data_dir.join("objects") },
+            Some("s3") => ObjectStoreConfig::S3 { bucket: required(&var, "HIVE_S3_BUCKET", "HIVE_OBJECT_STORE=s3")? },
+            Some(_) => return Err(invalid("HIVE_OBJECT_STORE", "must be one of fs, s3")),
+        };
+
+        let endpoint_url = var("AWS_ENDPOINT_URL");
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("AWS_ENDPOINT_URL", "must be an http:// or https:// URL"));
+        }
+        let aws = AwsConfig {
+            endpoint_url,
+            region: var("AWS_REGION"),
+            access_key_id: var("AWS_ACCESS_KEY_ID"),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY").map(Secret),
+        };
+
+        let key = match (var("HIVE_JWT_SECRET"), var("HIVE_JWT_PUBLIC_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("HIVE_JWT_SECRET", "set either HIVE_JWT_SECRET or HIVE_JWT_PUBLIC_KEY, not both"));
+            }
+            (Some(secret), None) if secret.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(invalid("HIVE_JWT_SECRET", &format!("must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+            }
+            (Some(secret), None) => Some(JwtKey::Hs256Secret(Secret(secret))),
+            (None, Some(pem)) => {
+                if jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+                    return Err(invalid("HIVE_JWT_PUBLIC_KEY", "must be an RSA public key in PEM form"));
+                }
+                Some(JwtKey::Rs256PublicKeyPem(pem))
+            }
+            (None, None) => None,
+        };
+        let jwt = JwtConfig {
+            key,
+            issuer: var("HIVE_JWT_ISSUER").unwrap_or_else(|| "hive".to_owned()),
+            audience: var("HIVE_JWT_AUDIENCE").unwrap_or_else(|| "hive-api".to_owned()),
+        };
+
+        let lambda_function_name = var("AWS_LAMBDA_FUNCTION_NAME");
+        let log_format = match var("HIVE_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            None if lambda_function_name.is_some() => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some(_) => return Err(invalid("HIVE_LOG_FORMAT", "must be one of json, pretty")),
+        };
+
+        Ok(Config { data_dir, database, cache, queue, objects, aws, jwt, log_format, lambda_function_name })
+    }
+
+    /// Whether this process is a Lambda function rather than the local runner.
+    pub fn in_lambda(&self) -> bool {
+        self.lambda_function_name.is_some()
+    }
+}
+
+fn invalid(name: &str, message: &str) -> Error {
+    Error::Config(format!("{name} {message}"))
+}
+
+fn required(var: &impl Fn(&str) -> Option<String>, name: &str, because: &str) -> Result<String, Error> {
+    var(name).ok_or_else(|| Error::Config(format!("{name} is required when {because}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    }
+
+    fn config_error(vars: &[(&str, &str)]) -> String {
+        match config(vars) {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn no_environment_means_embedded_everything() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./.hive"));
+        assert_eq!(config.database, DatabaseConfig::Sqlite { path: PathBuf::from("./.hive/hive.sqlite3") });
+        assert_eq!(config.cache, CacheConfig::InProcess);
+        assert_eq!(config.queue, QueueConfig::Memory);
+        assert_eq!(config.objects, ObjectStoreConfig::Fs { root: PathBuf::from("./.hive/objects") });
+        assert_eq!(config.jwt.key, None);
+        assert_eq!(config.jwt.issuer, "hive");
+        assert_eq!(config.jwt.audience, "hive-api");
+        assert_eq!(config.log_format, LogFormat::Pretty);
+        assert!(!config.in_lambda());
+    }
+
+    #[test]
+    fn every_service_switched_on() {
+        let config = config(&[
+            ("HIVE_DATA_DIR", "/tmp/h"),
+            ("HIVE_DATABASE_URL", "postgres://u@db/x"),
+            ("HIVE_REDIS_URL", "redis://cache:6379"),
+            ("HIVE_QUEUE", "sqs"),
+            ("HIVE_SQS_QUEUE_URL", "http://ls/q"),
+            ("HIVE_SQS_DLQ_URL", "http://ls/dlq"),
+            ("HIVE_OBJECT_STORE", "s3"),
+            ("HIVE_S3_BUCKET", "b"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_REGION", "eu-west-1"),
+            ("HIVE_JWT_SECRET", SECRET),
+            ("HIVE_JWT_ISSUER", "iss"),
+            ("HIVE_JWT_AUDIENCE", "aud"),
+        ])
+        .unwrap();
+        assert_eq!(config.database, DatabaseConfig::Postgres { url: Secret::new("postgres://u@db/x") });
+        assert_eq!(config.cache, CacheConfig::Redis { url: Secret::new("redis://cache:6379") });
+        assert_eq!(
+            config.queue,
+            QueueConfig::Sqs { queue_url: "http://ls/q".into(), dlq_url: Some("http://ls/dlq".into()) }
+        );
+        assert_eq!(config.objects, ObjectStoreConfig::S3 { bucket: "b".into() });
+        assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
+        assert_eq!(config.jwt.key, Some(JwtKey::Hs256Secret(Secret::new(SECRET))));
+        assert_eq!((config.jwt.issuer.as_str(), config.jwt.audience.as_str()), ("iss", "aud"));
+    }
+
+    #[test]
+    fn rabbitmq_queue() {
+        let config = config(&[("HIVE_QUEUE", "rabbitmq"), ("HIVE_AMQP_URL", "amqp://guest:guest@h/%2f")]).unwrap();
+        assert_eq!(config.queue, QueueConfig::RabbitMq { url: Secret::new("amqp://guest:guest@h/%2f") });
+    }
+
+    #[test]
+    fn lambda_logs_json_unless_told_otherwise() {
+        assert_eq!(config(&[("AWS_LAMBDA_FUNCTION_NAME", "f")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(config(&[("HIVE_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
+        let pretty = config(&[("AWS_LAMBDA_FUNCTION_NAME", "f"), ("HIVE_LOG_FORMAT", "pretty")]).unwrap();
+        assert_eq!(pretty.log_format, LogFormat::Pretty);
+        assert!(pretty.in_lambda());
+    }
+
+    #[test]
+    fn empty_means_absent() {
+        let config = config(&[("HIVE_QUEUE", ""), ("HIVE_DATABASE_URL", " ")]).unwrap();
+        assert_eq!(config.queue, QueueConfig::Memory);
+        assert!(matches!(config.database, DatabaseConfig::Sqlite { .. }));
+    }
+
+    #[test]
+    fn rs256_public_key() {
+        let pem = include_str!("../tests/fixtures/jwt/rs256-public.pem");
+        let config = config(&[("HIVE_JWT_PUBLIC_KEY", pem)]).unwrap();
+        assert_eq!(config.jwt.key, Some(JwtKey::Rs256PublicKeyPem(pem.to_owned())));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("HIVE_QUEUE", "kafka")], "HIVE_QUEUE must be one of memory, sqs, rabbitmq"),
+            (&[("HIVE_QUEUE", "sqs")], "HIVE_SQS_QUEUE_URL is required when HIVE_QUEUE=sqs"),
+            (&[("HIVE_QUEUE", "rabbitmq")], "HIVE_AMQP_URL is required when HIVE_QUEUE=rabbitmq"),
+            (&[("HIVE_QUEUE", "rabbitmq"), ("HIVE_AMQP_URL", "http://x")], "HIVE_AMQP_URL must be an amqp://"),
+            (&[("HIVE_OBJECT_STORE", "s3")], "HIVE_S3_BUCKET is required when HIVE_OBJECT_STORE=s3"),
+            (&[("HIVE_OBJECT_STORE", "gcs")], "HIVE_OBJECT_STORE must be one of fs, s3"),
+            (&[("HIVE_DATABASE_URL", "mysql://x")], "HIVE_DATABASE_URL must be a postgres://"),
+            (&[("HIVE_REDIS_URL", "localhost:6379")], "HIVE_REDIS_URL must be a redis://"),
+            (&[("AWS_ENDPOINT_URL", "localhost:4566")], "AWS_ENDPOINT_URL must be an http://"),
+            (&[("HIVE_JWT_SECRET", "short")], "HIVE_JWT_SECRET must be at least 32 bytes"),
+            (&[("HIVE_JWT_SECRET", SECRET), ("HIVE_JWT_PUBLIC_KEY", "x")], "HIVE_JWT_SECRET set either"),
+            (&[("HIVE_JWT_PUBLIC_KEY", "not a pem")], "HIVE_JWT_PUBLIC_KEY must be an RSA public key"),
+            (&[("HIVE_LOG_FORMAT", "xml")], "HIVE_LOG_FORMAT must be one of json, pretty"),
+        ];
+        for (vars, expected) in cases {
+            let message = config_error(vars);
+            assert!(message.starts_with(expected), "{vars:?}: got {message:?}, expected {expected:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = config(&[("HIVE_JWT_SECRET", SECRET), ("HIVE_DATABASE_URL", "postgres://u:pw@db/x")]).unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(SECRET) && !printed.contains("pw@db"), "{printed}");
+    }
+}

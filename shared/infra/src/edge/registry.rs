@@ -1,0 +1,190 @@
+//! What each app contributes to the platform, so the local runner can run
+//! them all in one process.
+//!
+//! An app exposes one `fn function(deps) -> Function` listing its HTTP
+//! routes, queue consumers and schedules; its Lambda binaries run the same
+//! pieces one at a time. Adding an app to `hive serve` is one
+//! `registry.register(app::function(..))` line.
+
+use axum::Router;
+
+use crate::edge::queue::MessageHandler;
+use crate::events::EventName;
+use crate::edge::schedule::{Schedule, ScheduledHandler};
+
+/// One app's contribution.
+pub struct Function {
+    pub name: &'static str,
+    pub routes: Router,
+    pub consumers: Vec<QueueConsumer>,
+    pub schedules: Vec<ScheduledJob>,
+}
+
+/// A queue and the handler for its messages.
+pub struct QueueConsumer {
+    pub queue: String,
+    pub handler: MessageHandler,
+    /// The events this consumer handles; `None` for every message. Locally
+    /// one bus carries every message, so the runner hands a consumer only
+    /// the messages whose event attribute is listed here. On AWS the same
+    /// list becomes the SQS event source's `FilterCriteria` (see
+    /// [`QueueConsumer::filter_pattern`]), so both sides agree.
+    pub events: Option<Vec<EventName>>,
+}
+
+impl QueueConsumer {
+    /// Whether a message announcing `event_type` goes to this consumer.
+    pub fn accepts(&self, event_type: &str) -> bool {
+        match &self.events {
+            None => true,
+            Some(events) => events.iter().any(|event| event.as_str() == event_type),
+        }
+    }
+
+    /// The Lambda event-filter pattern (JSON) that selects the same
+    /// messages on SQS, for the template's `FilterCriteria`; `None` when the
+    /// consumer takes every message.
+    pub fn filter_pattern(&self) -> Option<String> {
+        let events = self.events.as_ref()?;
+        let names: Vec<&str> = events.iter().map(|event| event.as_str()).collect();
+        let pattern = serde_json::json!({
+            "messageAttributes": { crate::edge::queue::EVENT_ATTRIBUTE: { "stringValue": names } }
+        });
+        Some(pattern.to_string())
+    }
+}
+
+/// A named schedule and the handler it runs.
+pub struct ScheduledJob {
+    pub name: String,
+    pub schedule: Schedule,
+    pub handler: ScheduledHandler,
+}
+
+impl Function {
+    pub fn new(name: &'static str) -> Function {
+        Function { name, routes: Router::new(), consumers: Vec::new(), schedules: Vec::new() }
+    }
+
+    /// Adds HTTP routes (merged with any added before).
+    pub fn routes(mut self, routes: Router) -> Function {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Consumes every message of `queue` with `handler`.
+    pub fn consumer(mut self, queue: &str, handler: MessageHandler) -> Function {
+        self.consumers.push(QueueConsumer { queue: queue.to_owned(), handler, events: None });
+        self
+    }
+
+    /// Consumes only the messages of `queue` that announce one of `events`.
+    pub fn consumer_of(mut self, queue: &str, events: &[EventName], handler: MessageHandler) -> Function {
+        self.consumers.push(QueueConsumer { queue: queue.to_owned(), handler, events: Some(events.to_vec()) });
+        self
+    }
+
+    /// Runs `handler` on `schedule` under the name `name`.
+    pub fn schedule(mut self, name: &str, schedule: Schedule, handler: ScheduledHandler) -> Function {
+        self.schedules.push(ScheduledJob { name: name.to_owned(), schedule, handler });
+        self
+    }
+}
+
+/// Every app the local runner serves.
+#[derive(Default)]
+pub struct Registry {
+    functions: Vec<Function>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    pub fn register(mut self, function: Function) -> Registry {
+        self.functions.push(function);
+        self
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.functions.iter().map(|f| f.name)
+    }
+
+    /// Splits the registry into every app's routes merged into one router
+    /// (not yet wrapped by `platform_router`), the consumers and the
+    /// schedules. Two apps claiming the same route is a bug found here, at
+    /// start-up: axum panics naming the route.
+    pub fn into_parts(self) -> (Router, Vec<QueueConsumer>, Vec<ScheduledJob>) {
+        let mut router = Router::new();
+        let mut consumers = Vec::new();
+        let mut schedules = Vec::new();
+        for function in self.functions {
+            router = router.merge(function.routes);
+            consumers.extend(function.consumers);
+            schedules.extend(function.schedules);
+        }
+        (router, consumers, schedules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::edge::http::{platform_router, test_request};
+    use crate::edge::queue::message_handler;
+    use crate::edge::schedule::scheduled_handler;
+
+    #[tokio::test]
+    async fn apps_compose_into_one_router_and_lists() {
+        let a = Function::new("a")
+            .routes(Router::new().route("/v1/a", get(|| async { "a" })))
+            .consumer("jobs", message_handler(|_| async { Ok(()) }));
+        let b = Function::new("b").routes(Router::new().route("/v1/b", get(|| async { "b" }))).schedule(
+            "tick",
+            Schedule::every(Duration::from_secs(60)).unwrap(),
+            scheduled_handler(|_| async { Ok(()) }),
+        );
+        let registry = Registry::new().register(a).register(b);
+        assert_eq!(registry.names().collect::<Vec<_>>(), ["a", "b"]);
+        let (router, consumers, schedules) = registry.into_parts();
+        let router = platform_router(router);
+        for path in ["/v1/a", "/v1/b"] {
+            let response = router.clone().oneshot(test_request("GET", path, None, None)).await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+        assert_eq!(consumers.iter().map(|c| c.queue.as_str()).collect::<Vec<_>>(), ["jobs"]);
+        assert_eq!(schedules.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["tick"]);
+    }
+
+    #[test]
+    fn consumers_filter_by_event_and_the_sqs_pattern_says_the_same() {
+        let function = Function::new("a")
+            .consumer("all", message_handler(|_| async { Ok(()) }))
+            .consumer_of("jobs", &[EventName::StudyJobRequested], message_handler(|_| async { Ok(()) }));
+        let (all, jobs) = (&function.consumers[0], &function.consumers[1]);
+        assert!(all.accepts("study.completed") && all.accepts("anything"));
+        assert!(jobs.accepts("study.job_requested"));
+        assert!(!jobs.accepts("study.completed") && !jobs.accepts(""));
+        assert_eq!(all.filter_pattern(), None);
+        assert_eq!(
+            jobs.filter_pattern().unwrap(),
+            r#"{"messageAttributes":{"hive-event-type":{"stringValue":["study.job_requested"]}}}"#
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "/v1/a")]
+    fn two_apps_claiming_one_route_fail_at_start_up() {
+        let route = || Router::new().route("/v1/a", get(|| async { "a" }));
+        let _ = Registry::new()
+            .register(Function::new("a").routes(route()))
+            .register(Function::new("b").routes(route()))
+            .into_parts();
+    }
+}
