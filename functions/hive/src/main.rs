@@ -1,0 +1,46 @@
+//! `hive`: the local platform and the EcoSystemiser command line.
+//!
+//! `main` stays thin: it parses the command line and hands over to the module
+//! that owns the command. Config and clients are built once, there.
+
+mod energy;
+mod platform;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hive", version, about = "Hive: the local platform and the EcoSystemiser CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a system file and lists every error with its line.
+    Validate(energy::ValidateArgs),
+    /// Optimises a system and writes results.json, series.csv and report.html.
+    Optimize(energy::OptimizeArgs),
+    /// Computes the cost–CO2 Pareto front.
+    Pareto(energy::ParetoArgs),
+    /// Samples uncertain parameters and summarises the spread of outcomes.
+    Uncertainty(energy::UncertaintyArgs),
+    /// Runs every function in one process: HTTP, queue consumers, schedules.
+    Serve(platform::ServeArgs),
+    /// Mints a dev token (HS256) with the configured or the local secret.
+    Token(platform::TokenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => energy::validate(args),
+        Command::Optimize(args) => energy::optimize_command(args),
+        Command::Pareto(args) => energy::pareto_command(args),
+        Command::Uncertainty(args) => energy::uncertainty_command(args),
+        Command::Serve(args) => platform::serve(args),
+        Command::Token(args) => platform::token(args),
+    }
+}
