@@ -57,22 +57,35 @@ pub fn storage_section(system: &System, results: &Results) -> String {
     for component in &system.components {
         let Kind::Storage(_) = component.kind else { continue };
         let Some(soc) = results.series.get(&component.name).and_then(|s| s.get("soc")) else { continue };
+        let title = format!("State of charge: {}", component.name);
+        if soc.len() > FULL_RESOLUTION_STEPS {
+            body.push_str(&daily_band_chart(&title, soc, steps_per_day(results.timestep_hours)));
+            continue;
+        }
         let hours: Vec<f64> = (0..soc.len()).map(|t| (t + 1) as f64 * results.timestep_hours).collect();
         let (xs, ys) = min_max_downsample(&hours, soc, MAX_POINTS);
         let max = ys.iter().copied().fold(0.0, f64::max);
-        let mut chart = Chart::new(&format!("State of charge: {}", component.name), (0.0, hours.last().copied().unwrap_or(1.0)), (0.0, max))
-            .labels("hour (end of step)", "kWh");
+        let mut chart = Chart::new(&title, (0.0, hours.last().copied().unwrap_or(1.0)), (0.0, max)).labels("hour (end of step)", "kWh");
         chart.line(&xs, &ys, colour(0), None);
         body.push_str(&chart.finish());
-        if xs.len() < hours.len() {
-            body.push_str(&format!(
-                r#"<p class="note">{} steps shown as {} points: the minimum and maximum of each bucket, so peaks are kept.</p>"#,
-                hours.len(),
-                xs.len()
-            ));
-        }
     }
     if body.is_empty() { String::new() } else { section("Storage", &body) }
+}
+
+/// A long storage level as one band per day, from its lowest to its highest
+/// level, with the daily mean as a line: a year of hourly cycling drawn as a
+/// line is a solid block.
+fn daily_band_chart(title: &str, soc: &[f64], day: usize) -> String {
+    let days: Vec<&[f64]> = soc.chunks(day).collect();
+    let xs: Vec<f64> = (0..days.len()).map(|d| d as f64 + 0.5).collect();
+    let low: Vec<f64> = days.iter().map(|d| d.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+    let high: Vec<f64> = days.iter().map(|d| d.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+    let mean: Vec<f64> = days.iter().map(|d| d.iter().sum::<f64>() / d.len() as f64).collect();
+    let max = high.iter().copied().fold(0.0, f64::max);
+    let mut chart = Chart::new(title, (0.0, days.len() as f64), (0.0, max)).labels("day", "kWh");
+    chart.area(&xs, &low, &high, colour(0), Some("daily range"));
+    chart.line(&xs, &mean, "#111111", Some("daily mean"));
+    chart.finish()
 }
 
 fn steps_per_day(dt: f64) -> usize {
