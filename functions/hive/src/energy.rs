@@ -124,7 +124,7 @@ pub fn validate(args: ValidateArgs) -> ExitCode {
         Ok(system) => system,
         Err(code) => return code,
     };
-    println!(
+    outln!(
         "{}: valid — `{}`, {} steps × {} h, {} components, buses: {}",
         args.file.display(),
         system.name,
@@ -152,7 +152,7 @@ pub fn uncertainty_command(args: UncertaintyArgs) -> ExitCode {
 /// written) end here.
 fn report_errors(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|error| {
-        eprintln!("error: {error:#}");
+        errln!("error: {error:#}");
         ExitCode::from(EXIT_ERROR)
     })
 }
@@ -181,7 +181,7 @@ fn run_optimize(args: &OptimizeArgs) -> anyhow::Result<ExitCode> {
         Err(invalid) => return Ok(print_invalid(&args.file, &invalid)),
     };
     match results.status {
-        Status::Optimal => print!("{}", terminal::run_summary(&results)),
+        Status::Optimal => out!("{}", terminal::run_summary(&results)),
         _ => print_not_solved(&results),
     }
     let dir = output::dir(args.common.out.as_deref(), &system);
@@ -196,7 +196,7 @@ fn run_pareto(args: &ParetoArgs) -> anyhow::Result<ExitCode> {
     };
     let options = study_options(&args.common);
     let front = progress::with_bar("Pareto points", |progress| pareto(&system, args.points, &options, progress));
-    print!("{}", terminal::pareto_summary(&front));
+    out!("{}", terminal::pareto_summary(&front));
     let (status, objective) = pareto_outcome(&front);
     let dir = output::dir(args.common.out.as_deref(), &system);
     output::write_pareto(&dir, &system, &front, status, objective)?;
@@ -218,7 +218,7 @@ fn run_uncertainty(args: &UncertaintyArgs) -> anyhow::Result<ExitCode> {
     }
     let options = study_options(&args.common);
     let summary = progress::with_bar("samples", |progress| uncertainty(&system, &spec, &options, progress));
-    print!("{}", terminal::uncertainty_summary(&summary));
+    out!("{}", terminal::uncertainty_summary(&summary));
     let (status, objective) = uncertainty_outcome(&summary);
     let dir = output::dir(args.common.out.as_deref(), &system);
     output::write_uncertainty(&dir, &system, &summary, status, objective)?;
@@ -278,18 +278,18 @@ fn exit_for(status: Status) -> ExitCode {
 }
 
 fn print_not_solved(results: &Results) {
-    eprintln!("{}: {:?}", results.system, results.status);
+    errln!("{}: {:?}", results.system, results.status);
     let Some(diagnosis) = &results.diagnosis else { return };
-    eprintln!("{}", diagnosis.message);
+    errln!("{}", diagnosis.message);
     for s in &diagnosis.shortfalls {
-        eprintln!("  bus {} step {}: demand {:.4} kW > max supply {:.4} kW", s.bus, s.step, s.demand_kw, s.max_supply_kw);
+        errln!("  bus {} step {}: demand {:.4} kW > max supply {:.4} kW", s.bus, s.step, s.demand_kw, s.max_supply_kw);
     }
 }
 
 /// Reads and validates a system file; on failure prints why and returns the exit code.
 fn load(file: &Path) -> Result<System, ExitCode> {
     let text = std::fs::read_to_string(file).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", file.display());
+        errln!("error: cannot read {}: {e}", file.display());
         ExitCode::from(EXIT_INVALID)
     })?;
     let dir = match file.parent() {
@@ -301,7 +301,7 @@ fn load(file: &Path) -> Result<System, ExitCode> {
 
 fn print_invalid(file: &Path, invalid: &Invalid) -> ExitCode {
     for error in &invalid.errors {
-        eprintln!("{}", located(file, error));
+        errln!("{}", located(file, error));
     }
     ExitCode::from(EXIT_INVALID)
 }

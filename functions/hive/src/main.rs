@@ -3,6 +3,28 @@
 //! `main` stays thin: it parses the command line and hands over to the module
 //! that owns the command. Config and clients are built once, there.
 
+/// `println!`, `print!` and `eprintln!` panic when the reader has gone
+/// (`hive optimize … | head`); these write and ignore a closed pipe, since
+/// nobody is left to tell.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod energy;
 mod platform;
 

@@ -81,7 +81,7 @@ pub fn token(args: TokenArgs) -> ExitCode {
             None => local_secret(&config.data_dir)?.into_bytes(),
         };
         let token = auth::mint_dev_token(&secret, &config.jwt, &args.tenant, &args.subject, &args.scopes, args.ttl)?;
-        println!("{token}");
+        outln!("{token}");
         Ok(())
     })
 }
@@ -101,14 +101,14 @@ fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            errln!("error: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -153,7 +153,7 @@ async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
         "hive serving"
     );
     // The one line on stdout: scripts and tests read the address from it.
-    println!("hive listening on http://{address}");
+    outln!("hive listening on http://{address}");
 
     axum::serve(listener, platform_router(routes)).with_graceful_shutdown(shutdown_signal()).await?;
 

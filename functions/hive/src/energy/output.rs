@@ -70,7 +70,7 @@ fn write_all(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
     for (name, contents) in files {
         let path = dir.join(name);
         std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ fn section(out: &mut String, title: &str, rows: &[Vec<String>]) {
         let mut line = String::from(" ");
         for (c, cell) in r.iter().enumerate() {
             let pad = widths[c] - cell.chars().count();
-            let right = numeric[c] || (c > 0 && is_number(cell));
+            let right = numeric[c];
             if right {
                 let _ = write!(line, " {}{cell}", " ".repeat(pad));
             } else {
