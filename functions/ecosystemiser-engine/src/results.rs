@@ -85,6 +85,21 @@ pub struct CostSplit {
     pub total: f64,
 }
 
+impl CostSplit {
+    /// Each part with a label for people, the total last.
+    pub fn parts(&self) -> [(&'static str, f64); 7] {
+        [
+            ("energy", self.energy),
+            ("demand charges", self.demand_charges),
+            ("fuel", self.fuel),
+            ("variable", self.variable),
+            ("unmet penalty", self.unmet_penalty),
+            ("capacity", self.capacity),
+            ("total", self.total),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kpis {
     pub buses: BTreeMap<String, BusKpis>,

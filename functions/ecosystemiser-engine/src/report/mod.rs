@@ -154,18 +154,7 @@ fn kpi_section(results: &Results) -> String {
 
 fn cost_section(results: &Results) -> String {
     let Some(cost) = &results.cost else { return String::new() };
-    let items: Vec<(String, f64)> = [
-        ("energy", cost.energy),
-        ("demand charges", cost.demand_charges),
-        ("fuel", cost.fuel),
-        ("variable", cost.variable),
-        ("unmet penalty", cost.unmet_penalty),
-        ("capacity", cost.capacity),
-        ("total", cost.total),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let items: Vec<(String, f64)> = cost.parts().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let rows: Vec<Vec<String>> = items.iter().map(|(k, v)| vec![k.clone(), fmt_num(*v)]).collect();
     // Zero terms are in the table; in the chart they would only be gaps.
     let bars: Vec<(String, f64)> = items.into_iter().filter(|(k, v)| *v != 0.0 || k == "total").collect();

@@ -20,16 +20,7 @@ pub fn run_summary(results: &Results) -> String {
     }
     section(&mut out, "Run", &run);
     if let Some(cost) = &results.cost {
-        let split = [
-            ("energy", cost.energy),
-            ("demand charges", cost.demand_charges),
-            ("fuel", cost.fuel),
-            ("variable", cost.variable),
-            ("unmet penalty", cost.unmet_penalty),
-            ("capacity", cost.capacity),
-            ("total", cost.total),
-        ];
-        section(&mut out, "Cost", &split.iter().map(|(k, v)| row([k, &num(*v)])).collect::<Vec<_>>());
+        section(&mut out, "Cost", &cost.parts().iter().map(|(k, v)| row([k, &num(*v)])).collect::<Vec<_>>());
     }
     if let Some(co2) = results.co2_kg {
         section(&mut out, "CO2", &[row(["total", &format!("{} kg", num(co2))])]);
