@@ -187,11 +187,10 @@ impl Dispatch {
                     k.curtailed_kwh += energy(&own["curtailment"]);
                     k.peak_generation_kw = k.peak_generation_kw.max(peak(generation));
                 }
-                (Kind::Storage(_), Flows::Storage { energy: e, discharge, .. }) => {
-                    if *e > 0.0 {
+                (Kind::Storage(_), Flows::Storage { energy: e, discharge, .. })
+                    if *e > 0.0 => {
                         storage_cycles.insert(component.name.clone(), energy(discharge) / e);
                     }
-                }
                 (Kind::Converter(c), Flows::Converter { input, .. }) => {
                     if let Some(bus_in) = &c.bus_in {
                         *converter_input.entry(bus_in.clone()).or_default() += energy(input);

@@ -190,21 +190,18 @@ fn resolve_plain(text: &str) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Number(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(v) = i64::from_str_radix(hex, 16) {
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(v) = i64::from_str_radix(hex, 16) {
             return Value::Number(v as f64);
         }
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(v) = i64::from_str_radix(oct, 8) {
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(v) = i64::from_str_radix(oct, 8) {
             return Value::Number(v as f64);
         }
-    }
-    if is_core_number(text) {
-        if let Ok(v) = text.parse::<f64>() {
+    if is_core_number(text)
+        && let Ok(v) = text.parse::<f64>() {
             return Value::Number(v);
         }
-    }
     Value::String(text.to_string())
 }
 

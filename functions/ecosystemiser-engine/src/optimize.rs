@@ -134,12 +134,11 @@ pub(crate) fn solve_lp(system: &System, co2_cap: Option<f64>, time_limit_s: Opti
     // changes nothing when the fast path ends cleanly; it is kept as the
     // fallback for any other ending.
     let mut outcome = clarabel_solve(problem, &q, false, deadline);
-    if let Ok((status, _, _)) = &outcome {
-        if !matches!(status, SolverStatus::Solved | SolverStatus::PrimalInfeasible | SolverStatus::DualInfeasible | SolverStatus::MaxTime) {
+    if let Ok((status, _, _)) = &outcome
+        && !matches!(status, SolverStatus::Solved | SolverStatus::PrimalInfeasible | SolverStatus::DualInfeasible | SolverStatus::MaxTime) {
             let first = outcome.as_ref().map(|o| o.2).unwrap_or(0);
             outcome = clarabel_solve(problem, &q, true, deadline).map(|(s, x, i)| (s, x, i + first));
         }
-    }
     timings.solve_s = solved.elapsed().as_secs_f64();
     let (status, x, iterations) = match outcome {
         Ok(outcome) => outcome,

@@ -192,12 +192,11 @@ impl Cx {
             &["name", "timesteps", "timestep_hours", "discount_rate", "objective", "weights", "profiles", "components"];
         let obj = self.object(root, String::new(), KEYS)?;
         let name = self.required(&obj, "name").and_then(|_| self.string(&obj, "name"));
-        if let Some(name) = &name {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') {
+        if let Some(name) = &name
+            && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')) {
                 let line = obj.get("name").map_or(0, |n| n.line);
                 self.error("name", line, format!("must match [a-z0-9_-]+, got `{name}`"));
             }
-        }
         let timesteps = self.required(&obj, "timesteps").and_then(|_| self.timesteps(&obj));
         let dt = self.number(&obj, "timestep_hours", |v| (v <= 0.0).then_some("must be > 0")).unwrap_or(1.0);
         let discount_rate =
@@ -385,12 +384,11 @@ impl Cx {
         };
         let obj = self.object(node, path.to_string(), spec.family.keys())?;
         let name = self.required(&obj, "name").and_then(|_| self.string(&obj, "name"));
-        if let Some(name) = &name {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if let Some(name) = &name
+            && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')) {
                 let line = obj.get("name").map_or(0, |n| n.line);
                 self.error(obj.child("name"), line, format!("must match [A-Za-z0-9_-]+, got `{name}`"));
             }
-        }
         let kind = match spec.family {
             Family::Grid => self.grid(&obj, &spec, dt).map(Kind::Grid),
             Family::Source => self.source(&obj, &spec, r).map(Kind::Source),
@@ -446,12 +444,11 @@ impl Cx {
                 return None;
             }
         };
-        if non_negative {
-            if let Some(t) = (0..self.timesteps).find(|&t| series.at(t) < 0.0) {
+        if non_negative
+            && let Some(t) = (0..self.timesteps).find(|&t| series.at(t) < 0.0) {
                 self.error(path, node.line, format!("must be >= 0, got {} at step {t}", series.at(t)));
                 return None;
             }
-        }
         Some(series)
     }
 
@@ -489,11 +486,10 @@ impl Cx {
         let non_negative: fn(f64) -> Option<&'static str> = |v| (v < 0.0).then_some("must be >= 0");
         let min = self.number(&block, "min", non_negative).unwrap_or(0.0);
         let max = self.number(&block, "max", non_negative);
-        if let Some(max) = max {
-            if min > max {
+        if let Some(max) = max
+            && min > max {
                 self.error(block.child("min"), block.line, format!("min {min} is above max {max}"));
             }
-        }
         let per_year = self.number(&block, "cost_per_unit_year", |_| None);
         let capex = self.number(&block, "capex_per_unit", |_| None);
         let lifetime = self.number(&block, "lifetime_years", |v| (v <= 0.0).then_some("must be > 0"));

@@ -165,15 +165,14 @@ impl State {
         let dt = system.dt;
         let b = at(bus);
         for (i, component) in system.components.iter().enumerate() {
-            if let (Kind::Storage(s), Flows::Storage { energy, discharge_kw, discharge, .. }) = (&component.kind, &mut self.flows[i]) {
-                if s.bus == bus {
+            if let (Kind::Storage(s), Flows::Storage { energy, discharge_kw, discharge, .. }) = (&component.kind, &mut self.flows[i])
+                && s.bus == bus {
                     let keep = (1.0 - s.loss_per_hour).powf(dt);
                     let available = ((self.level[i] * keep - s.soc_min * *energy) * s.efficiency_discharge / dt).max(0.0);
                     let out = net[b].min(*discharge_kw).min(available).max(0.0);
                     discharge[t] = out;
                     net[b] -= out;
                 }
-            }
         }
         for i in converters_by_cost(system, bus, t) {
             let Kind::Converter(c) = &system.components[i].kind else { continue };
@@ -204,13 +203,12 @@ impl State {
             }
         }
         for (component, flows) in system.components.iter().zip(&mut self.flows) {
-            if let (Kind::Demand(d), Flows::Demand { unmet }) = (&component.kind, flows) {
-                if d.bus == bus && d.unmet_penalty_per_kwh.is_some() {
+            if let (Kind::Demand(d), Flows::Demand { unmet }) = (&component.kind, flows)
+                && d.bus == bus && d.unmet_penalty_per_kwh.is_some() {
                     let shed = net[b].min(d.at(t)).max(0.0);
                     unmet[t] = shed;
                     net[b] -= shed;
                 }
-            }
         }
     }
 
@@ -218,8 +216,8 @@ impl State {
     fn absorb(&mut self, system: &System, bus: &str, t: usize, net: &mut f64) {
         let dt = system.dt;
         for (i, component) in system.components.iter().enumerate() {
-            if let (Kind::Storage(s), Flows::Storage { energy, charge_kw, charge, .. }) = (&component.kind, &mut self.flows[i]) {
-                if s.bus == bus {
+            if let (Kind::Storage(s), Flows::Storage { energy, charge_kw, charge, .. }) = (&component.kind, &mut self.flows[i])
+                && s.bus == bus {
                     let keep = (1.0 - s.loss_per_hour).powf(dt);
                     let stored = self.level[i] * keep + dt * s.efficiency_charge * charge[t];
                     let room = ((*energy - stored) / (s.efficiency_charge * dt)).max(0.0);
@@ -227,25 +225,22 @@ impl State {
                     charge[t] += put;
                     *net += put;
                 }
-            }
         }
         for (component, flows) in system.components.iter().zip(&mut self.flows) {
-            if let (Kind::Grid(g), Flows::Grid { export, .. }) = (&component.kind, flows) {
-                if g.bus == bus {
+            if let (Kind::Grid(g), Flows::Grid { export, .. }) = (&component.kind, flows)
+                && g.bus == bus {
                     let sell = (-*net).min(g.export_max_kw.unwrap_or(f64::INFINITY)).max(0.0);
                     export[t] = sell;
                     *net += sell;
                 }
-            }
         }
         for (component, flows) in system.components.iter().zip(&mut self.flows) {
-            if let (Kind::Source(s), Flows::Source { generation, .. }) = (&component.kind, flows) {
-                if s.bus == bus && *net < 0.0 {
+            if let (Kind::Source(s), Flows::Source { generation, .. }) = (&component.kind, flows)
+                && s.bus == bus && *net < 0.0 {
                     let cut = (-*net).min(generation[t]);
                     generation[t] -= cut;
                     *net += cut;
                 }
-            }
         }
     }
 
