@@ -161,12 +161,65 @@ pub(crate) fn solve_lp(system: &System, co2_cap: Option<f64>, time_limit_s: Opti
         SolverStatus::AlmostSolved => (Status::Unreliable, Some("solved to reduced accuracy only")),
         _ => (Status::Unreliable, Some("the solver stopped without a reliable solution")),
     };
-    let diagnosis = message.map(|m| Diagnosis {
+    let mut diagnosis = message.map(|m| Diagnosis {
         message: format!("{m} (clarabel: {status:?} after {iterations} iterations)"),
         shortfalls: Vec::new(),
     });
+    if ours == Status::Infeasible {
+        diagnosis = elastic_diagnosis(system, co2_cap, deadline).or(diagnosis);
+    }
     let dispatch = ours.is_optimal().then(|| Dispatch::from_lp(&lp, &problem.recover(&x)));
     Run { status: ours, dispatch, diagnosis, timings }
+}
+
+/// Penalty per kWh on demand that the elastic re-solve lets go unmet: far
+/// above any price, so energy goes unmet only where it cannot be supplied.
+const ELASTIC_PENALTY: f64 = 1e4;
+
+/// Finds where an infeasible system runs short that the pre-check could not
+/// see (storage running empty, a cyclic end state, a converter chain): every
+/// hard demand may go unmet at a prohibitive penalty, and the steps where it
+/// does are the diagnosis.
+fn elastic_diagnosis(system: &System, co2_cap: Option<f64>, deadline: Option<Instant>) -> Option<Diagnosis> {
+    let mut elastic = system.clone();
+    elastic.objective = Objective::Cost;
+    for component in &mut elastic.components {
+        if let Kind::Demand(d) = &mut component.kind {
+            d.unmet_penalty_per_kwh.get_or_insert(ELASTIC_PENALTY);
+        }
+    }
+    let lp = lp::build(&elastic, co2_cap);
+    let q = lp.objective(elastic.objective.weights());
+    let (status, x, _) = clarabel_solve(&lp.problem, &q, false, deadline).ok()?;
+    if status != SolverStatus::Solved {
+        return None;
+    }
+    let dispatch = Dispatch::from_lp(&lp, &lp.problem.recover(&x));
+    let mut shortfalls = Vec::new();
+    for ((component, flows), original) in elastic.components.iter().zip(&dispatch.flows).zip(&system.components) {
+        let (Kind::Demand(d), Flows::Demand { unmet }, Kind::Demand(hard)) = (&component.kind, flows, &original.kind) else { continue };
+        if hard.unmet_penalty_per_kwh.is_some() {
+            continue;
+        }
+        for (t, u) in unmet.iter().enumerate().filter(|(_, u)| **u > 1e-6) {
+            shortfalls.push(Shortfall { bus: d.bus.clone(), step: t, demand_kw: d.at(t), max_supply_kw: d.at(t) - u });
+        }
+    }
+    if shortfalls.is_empty() {
+        return None;
+    }
+    shortfalls.sort_by_key(|s| s.step);
+    let short_kwh: f64 = shortfalls.iter().map(|s| (s.demand_kw - s.max_supply_kw) * system.dt).sum();
+    let first = &shortfalls[0];
+    let message = format!(
+        "infeasible: on bus `{}` from step {} demand cannot be met over time ({:.4} kWh short in {} steps): storage energy, a cyclic end state or a converter's input runs out, although no single step lacks supply capacity",
+        first.bus,
+        first.step,
+        short_kwh,
+        shortfalls.len()
+    );
+    shortfalls.truncate(SHORTFALLS_LISTED);
+    Some(Diagnosis { message, shortfalls })
 }
 
 /// One clarabel run: its status, solution and iteration count.

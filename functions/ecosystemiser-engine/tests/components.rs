@@ -397,3 +397,23 @@ fn a_time_limit_is_an_outcome() {
     assert_eq!(results.status, Status::TimeLimit);
     assert!(results.diagnosis.unwrap().message.contains("time limit"));
 }
+
+#[test]
+fn an_infeasible_system_beyond_the_precheck_is_diagnosed_by_step() {
+    // No grid: a 10 kWh battery starting half full (5 kWh) cannot serve 3 kW
+    // for 3 h (9 kWh), although its 5 kW of power passes the pre-check at
+    // every step. 4 kWh go short; which steps carry it is not unique.
+    let results = solve(
+        "
+name: t
+timesteps: 3
+components:
+  - {name: b, type: battery, energy_kwh: 10, power_kw: 5, cyclic: false}
+  - {name: load, type: electric_demand, profile: 3}
+",
+    );
+    assert_eq!(results.status, Status::Infeasible);
+    let diagnosis = results.diagnosis.expect("diagnosis");
+    assert!(diagnosis.message.contains("4.0000 kWh short"), "{}", diagnosis.message);
+    assert!(diagnosis.shortfalls.iter().all(|s| s.bus == "electricity"), "{diagnosis:?}");
+}
