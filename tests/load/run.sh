@@ -11,7 +11,8 @@ cargo build --profile "$profile" -p hive -p tests --bin hive --bin studies-load
 dir="target/$([[ $profile == dev ]] && echo debug || echo "$profile")"
 data="$(mktemp -d)"
 log="$data/serve.log"
-env -i PATH="$PATH" HOME="$HOME" HIVE_DATA_DIR="$data" RUST_LOG=warn "$dir/hive" serve --port 0 >"$data/stdout" 2>"$log" &
+# Rate limits off: this measures throughput, not throttling.
+env -i PATH="$PATH" HOME="$HOME" HIVE_DATA_DIR="$data" HIVE_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn "$dir/hive" serve --port 0 >"$data/stdout" 2>"$log" &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do

@@ -102,7 +102,8 @@ impl Stack {
             repo,
             objects: store.clone() as Arc<dyn ObjectStore>,
             queue: queue.clone(),
-            settings: Settings::standard(),
+            cache: Arc::new(infra::cache::MemoryCache::new()),
+            settings: Settings::standard(&infra::config::Config::from_vars(|_| None).expect("defaults")),
         };
         let jwt = JwtConfig { key: None, issuer: "hive".into(), audience: "hive-api".into() };
         let client = Client::new(studies.clone(), &jwt);

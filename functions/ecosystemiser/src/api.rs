@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +27,7 @@ use ecosystemiser_engine::parse::ValidationError;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use infra::Error;
 use infra::auth::{AuthError, Identity, Verifier};
+use infra::edge::http::rate_limit;
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::telemetry::RequestIds;
 use serde::Deserialize;
@@ -85,6 +87,10 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     require(&identity, WRITE_SCOPE)?;
     let tenant = identity.tenant.as_str();
+    let limit = studies.settings.submissions_per_minute;
+    if limit > 0 {
+        rate_limit(&*studies.cache, &format!("rate:studies.submit:{tenant}"), limit, Duration::from_secs(60)).await?;
+    }
     let idempotency_key = idempotency_key(&headers)?;
 
     let mut files = body.files.clone();

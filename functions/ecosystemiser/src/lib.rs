@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use infra::Error;
 use infra::auth::Verifier;
+use infra::cache::Cache;
+use infra::config::Config;
 use infra::edge::schedule::Schedule;
 use infra::edge::{Adapters, Function, message_handler, scheduled_handler};
 use infra::events::EventName;
@@ -65,19 +67,22 @@ pub struct Settings {
     /// rather than the object store's target: true when the store is a local
     /// directory, whose `file://` targets a remote client cannot use.
     pub direct_uploads: bool,
+    /// Study submissions a tenant may make per minute; 0 for no limit.
+    pub submissions_per_minute: u64,
 }
 
 impl Settings {
     /// The values the functions run with. Retention matches the artifacts
     /// bucket's lifecycle rule (30 days); a stall timeout of 15 minutes is
     /// many times the slowest job (a yearly sizing LP takes about a second).
-    pub fn standard() -> Settings {
+    pub fn standard(config: &Config) -> Settings {
         Settings {
             upload_expiry: Duration::from_secs(15 * 60),
             stall_timeout: Duration::from_secs(15 * 60),
             retention: Duration::from_secs(30 * 24 * 3600),
             janitor_every: Schedule::every(Duration::from_secs(10 * 60)).expect("whole minutes"),
             direct_uploads: false,
+            submissions_per_minute: config.rate_limit_per_minute,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct Studies {
     pub repo: StudyRepo,
     pub objects: Arc<dyn ObjectStore>,
     pub queue: Arc<dyn Queue>,
+    /// Rate limits; not a required dependency.
+    pub cache: Arc<dyn Cache>,
     pub settings: Settings,
 }
 
@@ -100,6 +107,7 @@ impl Studies {
             repo: StudyRepo::new(adapters.database.adapter.clone()),
             objects: adapters.objects.adapter.clone(),
             queue: adapters.queue.adapter.clone(),
+            cache: adapters.cache.adapter.clone(),
             settings,
         };
         studies.repo.migrate().await?;

@@ -133,7 +133,8 @@ pub fn document() -> Value {
                         "400": error("invalid system or options; `details` names each bad path"),
                         "413": error("body over the limit"),
                         "415": error("not application/json"),
-                        "422": error("body of the wrong shape, or an Idempotency-Key reused for another request")
+                        "422": error("body of the wrong shape, or an Idempotency-Key reused for another request"),
+                        "429": error("the tenant's submissions per minute are used up; see Retry-After")
                     }))
                 },
                 "get": {

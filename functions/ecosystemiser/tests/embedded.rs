@@ -24,7 +24,7 @@ async fn app() -> App {
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let config = Config::from_vars(|name| (name == "HIVE_DATA_DIR").then(|| data_dir.clone())).unwrap();
     let adapters = Adapters::connect(&config).await.unwrap();
-    let studies = Studies::start(&adapters, Settings::standard()).await.unwrap();
+    let studies = Studies::start(&adapters, Settings::standard(&config)).await.unwrap();
     let client = Client::new(studies.clone(), &config.jwt);
     App { _dir: dir, queue: adapters.queue.adapter.clone(), studies, client }
 }
@@ -352,4 +352,29 @@ async fn the_janitor_requeues_once_then_fails_and_expires_old_studies() {
     assert_eq!(sweep.deleted, 1);
     assert!(app.studies.repo.get("acme", &id).await.unwrap().is_none());
     assert!(app.studies.objects.list("tenants/acme/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn submissions_past_a_tenants_rate_limit_get_429_and_other_tenants_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let config = Config::from_vars(|name| match name {
+        "HIVE_DATA_DIR" => Some(data_dir.clone()),
+        "HIVE_RATE_LIMIT_PER_MINUTE" => Some("2".into()),
+        _ => None,
+    })
+    .unwrap();
+    let adapters = Adapters::connect(&config).await.unwrap();
+    let studies = Studies::start(&adapters, Settings::standard(&config)).await.unwrap();
+    let client = Client::new(studies, &config.jwt);
+    let body = json!({"kind": "optimize", "system": tiny_system()});
+    let acme = client.token("acme");
+    for _ in 0..2 {
+        assert_eq!(client.send("POST", "/v1/studies", Some(&acme), Some(&body)).await.status, 202);
+    }
+    let refused = client.send("POST", "/v1/studies", Some(&acme), Some(&body)).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["error"]["code"], "rate_limited");
+    let other = client.token("other");
+    assert_eq!(client.send("POST", "/v1/studies", Some(&other), Some(&body)).await.status, 202);
 }

@@ -88,8 +88,8 @@ pub fn token(args: TokenArgs) -> ExitCode {
 
 /// Every app the local platform runs; each app's start-up (migrations)
 /// runs here, before the server listens.
-async fn registry(adapters: &Adapters, verifier: &Arc<Verifier>) -> anyhow::Result<Registry> {
-    let studies = ecosystemiser::Studies::start(adapters, ecosystemiser::Settings::standard())
+async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>) -> anyhow::Result<Registry> {
+    let studies = ecosystemiser::Studies::start(adapters, ecosystemiser::Settings::standard(config))
         .await
         .context("starting the studies app")?;
     Ok(Registry::new()
@@ -122,7 +122,7 @@ async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
         None => Verifier::hs256(local_secret(&config.data_dir)?.as_bytes(), &config.jwt),
     });
     let adapters = Adapters::connect(&config).await.context("connecting the ports")?;
-    let (routes, consumers, schedules) = registry(&adapters, &verifier).await?.into_parts();
+    let (routes, consumers, schedules) = registry(&config, &adapters, &verifier).await?.into_parts();
 
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await

@@ -28,6 +28,9 @@ pub struct Config {
     pub aws: AwsConfig,
     pub jwt: JwtConfig,
     pub log_format: LogFormat,
+    /// Requests of one kind a tenant may make per minute where an app limits
+    /// them (`HIVE_RATE_LIMIT_PER_MINUTE`, default 600); 0 turns limits off.
+    pub rate_limit_per_minute: u64,
     /// `AWS_LAMBDA_FUNCTION_NAME`, set by the Lambda runtime and nowhere else.
     pub lambda_function_name: Option<String>,
 }
@@ -228,7 +231,15 @@ impl Config {
             Some(_) => return Err(invalid("HIVE_LOG_FORMAT", "must be one of json, pretty")),
         };
 
-        Ok(Config { data_dir, database, cache, queue, objects, aws, jwt, log_format, lambda_function_name })
+        let rate_limit_per_minute = match var("HIVE_RATE_LIMIT_PER_MINUTE") {
+            None => DEFAULT_RATE_LIMIT_PER_MINUTE,
+            Some(value) => value
+                .trim()
+                .parse()
+                .map_err(|_| invalid("HIVE_RATE_LIMIT_PER_MINUTE", "must be a whole number (0 turns limits off)"))?,
+        };
+
+        Ok(Config { data_dir, database, cache, queue, objects, aws, jwt, log_format, rate_limit_per_minute, lambda_function_name })
     }
 
     /// Whether this process is a Lambda function rather than the local runner.
@@ -236,6 +247,9 @@ impl Config {
         self.lambda_function_name.is_some()
     }
 }
+
+/// Ten requests a second per tenant: far above a person, well below a runaway script.
+const DEFAULT_RATE_LIMIT_PER_MINUTE: u64 = 600;
 
 fn invalid(name: &str, message: &str) -> Error {
     Error::Config(format!("{name} {message}"))

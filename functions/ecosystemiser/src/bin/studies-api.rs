@@ -14,6 +14,6 @@ async fn main() -> anyhow::Result<()> {
     infra::telemetry::init(config.log_format);
     let adapters = Adapters::connect(&config).await?;
     let verifier = Arc::new(Verifier::from_config(&config.jwt)?);
-    let studies = Studies::start(&adapters, Settings::standard()).await?;
+    let studies = Studies::start(&adapters, Settings::standard(&config)).await?;
     run_http_lambda(ecosystemiser::api::routes(studies, verifier)).await.map_err(|error| anyhow::anyhow!(error))
 }

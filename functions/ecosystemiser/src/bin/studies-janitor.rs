@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     infra::telemetry::init(config.log_format);
     let adapters = Adapters::connect(&config).await?;
-    let studies = Studies::start(&adapters, Settings::standard()).await?;
+    let studies = Studies::start(&adapters, Settings::standard(&config)).await?;
     let handler = scheduled_handler(move |_run| {
         let studies = studies.clone();
         async move { studies.sweep(time::now_ms()).await.map(|_| ()) }

@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     infra::telemetry::init(config.log_format);
     let adapters = Adapters::connect(&config).await?;
     let store = Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
-    let studies = Studies::start(&adapters, Settings::standard()).await?;
+    let studies = Studies::start(&adapters, Settings::standard(&config)).await?;
     let handler = message_handler(move |message| {
         let studies = studies.clone();
         async move { studies.handle_message(message).await }

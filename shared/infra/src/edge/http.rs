@@ -39,6 +39,7 @@ use tracing::Instrument;
 
 use crate::Error;
 use crate::auth::{AuthError, Identity, Verifier};
+use crate::cache::Cache;
 use crate::telemetry::RequestIds;
 
 /// Largest request body accepted, in bytes. API Gateway allows 10 MB and
@@ -55,11 +56,22 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     www_authenticate: Option<&'static str>,
+    /// Whole seconds for `Retry-After`; 503 answers say 1 when unset.
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.into(), message: message.into(), field: None, www_authenticate: None }
+        ApiError { status, code: code.into(), message: message.into(), field: None, www_authenticate: None, retry_after_s: None }
+    }
+
+    /// 429, with `Retry-After` rounded up to whole seconds.
+    pub fn too_many_requests(retry_after: std::time::Duration) -> ApiError {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        ApiError {
+            retry_after_s: Some(seconds.max(1)),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; try again in {} s", seconds.max(1)))
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
@@ -115,10 +127,27 @@ impl IntoResponse for ApiError {
         if let Some(challenge) = self.www_authenticate {
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry_after = self.retry_after_s.or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// Counts one request against `limit` per `window` for `key` (say, a tenant
+/// and an action) in the cache, and refuses it with a 429 past the limit.
+///
+/// A cache that cannot answer lets the request through: the cache is not a
+/// required dependency, and an outage of it must not become one of the API.
+pub async fn rate_limit(cache: &dyn Cache, key: &str, limit: u64, window: std::time::Duration) -> Result<(), ApiError> {
+    match cache.allow(key, limit, window).await {
+        Ok(decision) if decision.allowed => Ok(()),
+        Ok(decision) => Err(ApiError::too_many_requests(decision.retry_after)),
+        Err(error) => {
+            tracing::warn!(%error, key, "rate limit not checked: the cache did not answer");
+            Ok(())
+        }
     }
 }
 
@@ -509,6 +538,22 @@ mod tests {
     use crate::config::JwtConfig;
 
     const SECRET: &[u8] = b"edge-test-secret-edge-test-secret";
+
+    #[test]
+    fn too_many_requests_says_when_to_retry_in_whole_seconds() {
+        let response = ApiError::too_many_requests(Duration::from_millis(1500)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+    }
+
+    #[tokio::test]
+    async fn rate_limit_refuses_past_the_limit_per_key() {
+        let cache = crate::cache::MemoryCache::new();
+        let minute = Duration::from_secs(60);
+        assert!(rate_limit(&cache, "k", 1, minute).await.is_ok());
+        assert_eq!(rate_limit(&cache, "k", 1, minute).await.unwrap_err().status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(rate_limit(&cache, "other", 1, minute).await.is_ok());
+    }
 
     fn jwt() -> JwtConfig {
         JwtConfig { key: None, issuer: "hive".into(), audience: "hive-api".into() }
