@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecosystemiser::testkit::{Client, drain, tradeoff_system};
+use ecosystemiser::testkit::{Client, drain, tiny_system, tradeoff_system};
 use ecosystemiser::{Settings, Studies, StudyRepo, keys};
 use infra::aws::{AwsSettings, StaticCredentials};
 use infra::config::JwtConfig;
@@ -163,17 +163,6 @@ fn reference_dispatch(profiles_csv: &str) -> serde_json::Value {
             {"name": "battery", "type": "battery", "energy_kwh": 10, "power_kw": 5, "efficiency_charge": 0.95,
              "efficiency_discharge": 0.95, "loss_per_hour": 0.0001, "soc_min": 0.1, "soc_initial": 0.5, "cyclic": true},
             {"name": "house", "type": "electric_demand", "profile": "demand_kw"}
-        ]
-    })
-}
-
-fn tiny_system() -> serde_json::Value {
-    json!({
-        "name": "tiny", "timesteps": 3, "timestep_hours": 1.0,
-        "profiles": {"inline": {"load": [1.0, 2.0, 3.0]}},
-        "components": [
-            {"name": "grid", "type": "grid", "import_price": 0.2, "import_max_kw": 10},
-            {"name": "house", "type": "electric_demand", "profile": "load"}
         ]
     })
 }

@@ -115,6 +115,18 @@ pub async fn drain(studies: &Studies, queue: &Arc<dyn Queue>, quiet: Duration) -
     }
 }
 
+/// Three hours of a house on the grid: the smallest study worth solving.
+pub fn tiny_system() -> serde_json::Value {
+    serde_json::json!({
+        "name": "tiny", "timesteps": 3, "timestep_hours": 1.0,
+        "profiles": {"inline": {"load": [1.0, 2.0, 3.0]}},
+        "components": [
+            {"name": "grid", "type": "grid", "import_price": 0.2, "import_max_kw": 10},
+            {"name": "house", "type": "electric_demand", "profile": "load"}
+        ]
+    })
+}
+
 /// A small system with a cost–CO2 trade-off: `steps` hours of a house on a
 /// dirty grid, with PV and a battery to size.
 pub fn tradeoff_system(steps: usize) -> serde_json::Value {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecosystemiser::testkit::{Client, drain, tradeoff_system};
+use ecosystemiser::testkit::{Client, drain, tiny_system, tradeoff_system};
 use ecosystemiser::{Settings, Studies, api, openapi};
 use infra::config::Config;
 use infra::edge::Adapters;
@@ -30,17 +30,6 @@ async fn app() -> App {
 }
 
 const QUIET: Duration = Duration::from_millis(100);
-
-fn tiny_system() -> serde_json::Value {
-    json!({
-        "name": "tiny", "timesteps": 3, "timestep_hours": 1.0,
-        "profiles": {"inline": {"load": [1.0, 2.0, 3.0]}},
-        "components": [
-            {"name": "grid", "type": "grid", "import_price": 0.2, "import_max_kw": 10},
-            {"name": "house", "type": "electric_demand", "profile": "load"}
-        ]
-    })
-}
 
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_served() {
