@@ -1,11 +1,12 @@
-//! EcoSystemiser's engine: the energy model of `energy-model v1`, its LP, the
-//! solvers (LP with clarabel, rule-based, rolling horizon), Pareto fronts,
-//! uncertainty studies, KPIs and reports.
+//! EcoSystemiser's engine: the energy model of `energy-model v1.1`, its LP,
+//! the solvers (LP with clarabel, rule-based, rolling horizon), economics
+//! against a baseline, Pareto fronts, uncertainty studies, KPIs and reports.
 //!
 //! Architecture invariant: this crate does no I/O. Files reach it through
 //! [`FileSource`]; results leave it as values and strings.
 
 pub mod dispatch;
+pub mod economics;
 pub mod lp;
 pub mod model;
 pub mod node;
@@ -18,6 +19,7 @@ pub mod results;
 pub mod rule_based;
 pub mod uncertainty;
 
+pub use economics::Economics;
 pub use model::{Objective, System};
 pub use optimize::{optimize, Options, SolverKind};
 pub use pareto::{ParetoFront, ParetoPoint};

@@ -17,6 +17,19 @@ pub struct System {
     pub discount_rate: f64,
     pub objective: Objective,
     pub components: Vec<Component>,
+    /// The optional `economics` section (v1.1); `None` means what v1 meant.
+    pub economics: Option<EconomicsSpec>,
+}
+
+/// What the `economics` section asks for: a baseline to compare with, and
+/// the project's length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EconomicsSpec {
+    /// `N`, 1..=100.
+    pub project_years: u32,
+    /// Components deleted for the baseline; `None`: every component with a
+    /// sizing block.
+    pub remove: Option<Vec<String>>,
 }
 
 impl System {
@@ -133,6 +146,41 @@ pub struct Sizing {
     pub max: Option<f64>,
     /// Annualised cost per unit of capacity per year (`a` in the spec).
     pub cost_per_unit_year: f64,
+    /// The capex form the cost came from; `None` for the annual form
+    /// (`cost_per_unit_year` as written). Economics needs the split.
+    pub capex: Option<CapexForm>,
+}
+
+/// `capex_per_unit` with `lifetime_years` and `opex_per_unit_year`, from which
+/// `cost_per_unit_year = capex_per_unit * CRF + opex_per_unit_year`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapexForm {
+    pub capex_per_unit: f64,
+    pub lifetime_years: f64,
+    pub opex_per_unit_year: f64,
+}
+
+impl Sizing {
+    /// What one unit costs up front: `capex_per_unit`, or 0 in the annual form.
+    pub fn capex_per_unit(&self) -> f64 {
+        self.capex.as_ref().map_or(0.0, |c| c.capex_per_unit)
+    }
+
+    /// What one unit costs to run each year: `opex_per_unit_year` in the
+    /// capex form, the whole `cost_per_unit_year` in the annual form (a lease).
+    pub fn operating_per_unit_year(&self) -> f64 {
+        self.capex.as_ref().map_or(self.cost_per_unit_year, |c| c.opex_per_unit_year)
+    }
+
+    /// Multiplies the annualised cost, keeping its capex form consistent:
+    /// capex and opex scale together, so `a` scales by the same factor.
+    pub fn scale_cost(&mut self, factor: f64) {
+        self.cost_per_unit_year *= factor;
+        if let Some(c) = &mut self.capex {
+            c.capex_per_unit *= factor;
+            c.opex_per_unit_year *= factor;
+        }
+    }
 }
 
 impl Capacity {

@@ -8,6 +8,7 @@ use clarabel::solver::{
 };
 
 use crate::dispatch::{Dispatch, Flows};
+use crate::economics;
 use crate::lp;
 use crate::presolve::Reduced;
 use crate::model::*;
@@ -52,8 +53,20 @@ impl SolverKind {
 }
 
 /// Runs one optimisation. Infeasible, unbounded and the like are outcomes in
-/// the results; the error is for options that do not fit the system.
+/// the results; the error is for options that do not fit the system. A
+/// system with an `economics` section also has its baseline solved, after an
+/// optimal run, and the results carry `economics`.
 pub fn optimize(system: &System, options: &Options) -> Result<Results, Invalid> {
+    let mut results = optimize_alone(system, options)?;
+    if system.economics.is_some() && results.status.is_optimal() {
+        let baseline = economics::solve_baseline(system, options);
+        economics::attach(&mut results, system, baseline.as_ref());
+    }
+    Ok(results)
+}
+
+/// [`optimize`] without the baseline.
+fn optimize_alone(system: &System, options: &Options) -> Result<Results, Invalid> {
     let started = Instant::now();
     let mut system = system.clone();
     if let Some(objective) = options.objective {
@@ -106,6 +119,7 @@ impl Run {
             co2_kg: co2,
             sizes,
             kpis,
+            economics: None,
             series,
             timings,
         }

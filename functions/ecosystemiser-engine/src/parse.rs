@@ -11,6 +11,9 @@ use crate::model::*;
 use crate::node::{self, Node, Value};
 
 pub const MAX_TIMESTEPS: usize = 105_120;
+/// `economics.project_years`: its default and its largest value.
+pub const DEFAULT_PROJECT_YEARS: u32 = 20;
+pub const MAX_PROJECT_YEARS: u32 = 100;
 
 /// One thing wrong with a system file.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -188,8 +191,9 @@ impl Cx {
     }
 
     fn system(&mut self, root: &Node, files: &dyn FileSource) -> Option<System> {
-        const KEYS: &[&str] =
-            &["name", "timesteps", "timestep_hours", "discount_rate", "objective", "weights", "profiles", "components"];
+        const KEYS: &[&str] = &[
+            "name", "timesteps", "timestep_hours", "discount_rate", "economics", "objective", "weights", "profiles", "components",
+        ];
         let obj = self.object(root, String::new(), KEYS)?;
         let name = self.required(&obj, "name").and_then(|_| self.string(&obj, "name"));
         if let Some(name) = &name
@@ -210,6 +214,10 @@ impl Cx {
             Some(node) => self.components(node, discount_rate, dt),
             None => Vec::new(),
         };
+        let economics = match obj.get("economics") {
+            Some(node) => Some(self.economics(node, obj.get("components"))?),
+            None => None,
+        };
         Some(System {
             name: name?,
             timesteps: timesteps?,
@@ -217,7 +225,61 @@ impl Cx {
             discount_rate,
             objective: objective?,
             components,
+            economics,
         })
+    }
+
+    /// The `economics` section (v1.1). Names in `baseline.remove` are checked
+    /// against the names written in `components`, so that a component with
+    /// an error of its own does not also make every mention of it an error.
+    fn economics(&mut self, node: &Node, components: Option<&Node>) -> Option<EconomicsSpec> {
+        let obj = self.object(node, "economics".into(), &["project_years", "baseline"])?;
+        let project_years = match obj.get("project_years") {
+            None => Some(DEFAULT_PROJECT_YEARS),
+            Some(years) => self.number_node(years, "economics.project_years").and_then(|v| {
+                if v.fract() != 0.0 || !(1.0..=MAX_PROJECT_YEARS as f64).contains(&v) {
+                    self.error("economics.project_years", years.line, format!("must be a whole number in 1..={MAX_PROJECT_YEARS}, got {v}"));
+                    return None;
+                }
+                Some(v as u32)
+            }),
+        };
+        let remove = match obj.get("baseline") {
+            None => Some(None),
+            Some(baseline) => {
+                let baseline = self.object(baseline, "economics.baseline".into(), &["remove"])?;
+                match baseline.get("remove") {
+                    None => Some(None),
+                    Some(list) => self.remove_list(list, &component_names(components)).map(Some),
+                }
+            }
+        };
+        Some(EconomicsSpec { project_years: project_years?, remove: remove? })
+    }
+
+    fn remove_list(&mut self, node: &Node, names: &[&str]) -> Option<Vec<String>> {
+        let path = "economics.baseline.remove";
+        let Value::Seq(items) = &node.value else {
+            self.error(path, node.line, format!("expected a list of component names, found {}", node.value.kind()));
+            return None;
+        };
+        let before = self.errors.len();
+        let mut remove: Vec<String> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Value::String(name) = &item.value else {
+                self.error(item_path, item.line, format!("expected a component name, found {}", item.value.kind()));
+                continue;
+            };
+            if let Some(first) = remove.iter().position(|n| n == name) {
+                self.error(item_path, item.line, format!("`{name}` is listed twice (also {path}[{first}])"));
+            } else if !names.contains(&name.as_str()) {
+                let hint = closest(name, names).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+                self.error(item_path, item.line, format!("names no component: `{name}`{hint}"));
+            }
+            remove.push(name.clone());
+        }
+        (self.errors.len() == before).then_some(remove)
     }
 
     fn timesteps(&mut self, obj: &Obj) -> Option<usize> {
@@ -514,7 +576,13 @@ impl Cx {
                 None
             }
         };
-        Some(Capacity::Sized(Sizing { min, max, cost_per_unit_year: cost? }))
+        let form = match (capex, lifetime) {
+            (Some(capex_per_unit), Some(lifetime_years)) if per_year.is_none() => {
+                Some(CapexForm { capex_per_unit, lifetime_years, opex_per_unit_year: opex.unwrap_or(0.0) })
+            }
+            _ => None,
+        };
+        Some(Capacity::Sized(Sizing { min, max, cost_per_unit_year: cost?, capex: form }))
     }
 
     fn required_capacity(&mut self, obj: &Obj, key: &str, r: f64) -> Option<Capacity> {
@@ -683,6 +751,21 @@ impl Cx {
         }
         Some(Demand { bus: bus?, profile: profile?, scale: scale.unwrap_or(1.0), unmet_penalty_per_kwh: penalty })
     }
+}
+
+/// The names written in `components`, whether or not each component is valid.
+fn component_names(components: Option<&Node>) -> Vec<&str> {
+    let Some(Node { value: Value::Seq(items), .. }) = components else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|item| match &item.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k == "name").and_then(|(_, v)| match &v.value {
+                Value::String(name) => Some(name.as_str()),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Capital recovery factor: turns a capex into an equal yearly payment.

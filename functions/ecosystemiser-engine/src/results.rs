@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::economics::Economics;
+
 /// How an optimisation ended. Every variant is an answer, not a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +50,10 @@ pub struct Results {
     pub sizes: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpis: Option<Kpis>,
+    /// Against the baseline (v1.1), for a system with an `economics`
+    /// section and an optimal run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub economics: Option<Economics>,
     /// Every variable's series, by component then variable.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub series: BTreeMap<String, BTreeMap<String, Vec<f64>>>,

@@ -299,7 +299,7 @@ fn apply(system: &mut System, target: &str, factor: f64) -> Result<(), String> {
     let non_negative = factor.max(0.0);
     let positive = factor.max(1e-6);
     let capacity = |cap: &mut Capacity, cost: bool| match (cap, cost) {
-        (Capacity::Sized(s), true) => s.cost_per_unit_year *= factor,
+        (Capacity::Sized(s), true) => s.scale_cost(factor),
         (Capacity::Fixed(v), false) => *v *= non_negative,
         (Capacity::Sized(s), false) => {
             s.min *= non_negative;

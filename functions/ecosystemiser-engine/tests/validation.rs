@@ -163,3 +163,40 @@ fn csv_problems_are_errors() {
     let invalid = parse_system(&both, &Csv("a\n1\n2\n")).expect_err("clash");
     assert!(invalid.to_string().contains("also a csv column"), "{invalid}");
 }
+
+/// BASE with an `economics` section after it (line 9 on).
+fn with_economics(section: &str) -> String {
+    format!("{BASE}{section}")
+}
+
+#[test]
+fn economics_sections_are_checked_like_the_rest() {
+    let valid = parse_system(&with_economics("economics:\n  project_years: 25\n  baseline:\n    remove: [load]\n"), &NoFiles).expect("valid");
+    let spec = valid.economics.expect("economics");
+    assert_eq!((spec.project_years, spec.remove), (25, Some(vec!["load".to_string()])));
+    let defaults = parse_system(&with_economics("economics: {}\n"), &NoFiles).expect("valid").economics.expect("economics");
+    assert_eq!((defaults.project_years, defaults.remove), (20, None), "N = 20 and the default baseline");
+    assert_eq!(parse_system(BASE, &NoFiles).unwrap().economics, None, "no section means v1");
+
+    check(&with_economics("economics:\n  project_year: 20\n"), "economics.project_year", 10, "did you mean `project_years`");
+    check(&with_economics("economics:\n  baseline: {remove: [grid], keep: [load]}\n"), "economics.baseline.keep", 10, "unknown key");
+    for (years, words) in [("0", "1..=100, got 0"), ("101", "1..=100, got 101"), ("12.5", "whole number"), ("twenty", "expected a number")] {
+        check(&with_economics(&format!("economics:\n  project_years: {years}\n")), "economics.project_years", 10, words);
+    }
+    check(&with_economics("economics: 20\n"), "economics", 9, "expected a mapping");
+}
+
+#[test]
+fn baseline_removals_name_components_once() {
+    let yaml = with_economics("economics:\n  baseline:\n    remove:\n      - grid\n      - gird\n      - grid\n      - 7\n");
+    check(&yaml, "economics.baseline.remove[1]", 13, "names no component: `gird`; did you mean `grid`?");
+    check(&yaml, "economics.baseline.remove[2]", 14, "`grid` is listed twice (also economics.baseline.remove[0])");
+    check(&yaml, "economics.baseline.remove[3]", 15, "expected a component name");
+    check(&with_economics("economics: {baseline: {remove: load}}\n"), "economics.baseline.remove", 9, "expected a list");
+    // A component with an error of its own is still a component to remove,
+    // and both errors come in the one pass.
+    let both = with_economics("economics: {baseline: {remove: [load]}}\n").replace("profile: 1", "profile: -1");
+    let found = errors(&both);
+    assert_eq!(found.len(), 1, "only the bad profile: {found:?}");
+    assert_eq!(found[0].path, "components[1].profile");
+}

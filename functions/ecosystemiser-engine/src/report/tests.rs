@@ -61,6 +61,7 @@ fn results() -> Results {
             cost,
             co2_kg: 0.0,
         }),
+        economics: None,
         series: all,
         timings: Timings { build_s: 0.001, solve_s: 0.002, total_s: 0.004, ..Timings::default() },
     }
