@@ -73,7 +73,7 @@ pub struct Baseline {
 /// no economics of its own.
 pub fn baseline_system(system: &System, spec: &EconomicsSpec) -> System {
     let removed = |component: &Component| match &spec.remove {
-        Some(names) => names.iter().any(|n| *n == component.name),
+        Some(names) => names.contains(&component.name),
         None => component.capacities().iter().any(|(_, c)| c.sizing().is_some()),
     };
     let mut baseline = system.clone();

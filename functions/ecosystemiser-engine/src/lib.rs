@@ -11,6 +11,7 @@ pub mod lp;
 pub mod model;
 pub mod node;
 pub mod optimize;
+pub mod parallel;
 pub mod pareto;
 pub mod presolve;
 pub mod parse;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::*;
 use crate::optimize::{optimize, Options};
+use crate::parallel;
 use crate::parse::{Invalid, ValidationError};
 use crate::results::Status;
 
@@ -56,6 +57,17 @@ pub struct SampleResult {
     pub objective: Option<f64>,
     pub cost: Option<f64>,
     pub co2_kg: Option<f64>,
+    /// Against this sample's own baseline, for a system with an `economics`
+    /// section: its NPV and savings per year (absent where the baseline has
+    /// no optimum), and the paybacks where they exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npv: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings_per_year: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple_payback_years: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discounted_payback_years: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +79,16 @@ pub struct UncertaintySummary {
     pub objective: Stats,
     pub cost: Stats,
     pub co2_kg: Stats,
+    /// With an `economics` section: NPV and savings per year over the
+    /// optimal samples whose baseline is optimal. Higher is better here, so
+    /// their VaR and CVaR look at the low tail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npv: Option<Stats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings_per_year: Option<Stats>,
+    /// The share of those samples with NPV > 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_npv_positive: Option<f64>,
     /// Spearman rank correlation of each parameter with the objective.
     pub sensitivity: Vec<Sensitivity>,
     pub results: Vec<SampleResult>,
@@ -81,7 +103,8 @@ pub struct Stats {
     pub p50: f64,
     pub p90: f64,
     pub max: f64,
-    /// Value at risk at 95 %: the 95th percentile (higher is worse).
+    /// Value at risk at 95 %: the 95th percentile where higher is worse
+    /// (cost), the 5th where higher is better (NPV, savings).
     pub var95: f64,
     /// Conditional value at risk at 95 %: the mean of the worst 5 %.
     pub cvar95: f64,
@@ -354,13 +377,33 @@ pub fn solve_sample(system: &System, spec: &UncertaintySpec, index: usize, optio
 pub fn solve_values(system: &System, spec: &UncertaintySpec, index: usize, values: Vec<f64>, options: &Options) -> SampleResult {
     let sampled = spec.apply(system, &values);
     let options = Options { with_series: false, ..options.clone() };
-    let (status, objective, cost, co2_kg) = match optimize(&sampled, &options) {
-        Ok(r) => (r.status, r.objective, r.cost.map(|c| c.total), r.co2_kg),
-        // Options were valid for the unsampled system; sampling only scales
-        // values, so this cannot change. Reported, not panicked on.
-        Err(_) => (Status::Unreliable, None, None, None),
+    let mut sample = SampleResult {
+        index,
+        values,
+        status: Status::Unreliable,
+        objective: None,
+        cost: None,
+        co2_kg: None,
+        npv: None,
+        savings_per_year: None,
+        simple_payback_years: None,
+        discounted_payback_years: None,
     };
-    SampleResult { index, values, status, objective, cost, co2_kg }
+    // Options were valid for the unsampled system; sampling only scales
+    // values, so an error cannot happen. It is reported, not panicked on.
+    if let Ok(r) = optimize(&sampled, &options) {
+        sample.status = r.status;
+        sample.objective = r.objective;
+        sample.cost = r.cost.map(|c| c.total);
+        sample.co2_kg = r.co2_kg;
+        if let Some(e) = r.economics {
+            sample.npv = e.npv;
+            sample.savings_per_year = e.savings_per_year;
+            sample.simple_payback_years = e.simple_payback_years;
+            sample.discounted_payback_years = e.discounted_payback_years;
+        }
+    }
+    sample
 }
 
 pub fn summarise(system: &System, spec: &UncertaintySpec, mut results: Vec<SampleResult>) -> UncertaintySummary {
@@ -369,6 +412,9 @@ pub fn summarise(system: &System, spec: &UncertaintySpec, mut results: Vec<Sampl
     let objective: Vec<f64> = ok.iter().filter_map(|r| r.objective).collect();
     let cost: Vec<f64> = ok.iter().filter_map(|r| r.cost).collect();
     let co2: Vec<f64> = ok.iter().filter_map(|r| r.co2_kg).collect();
+    let npv: Vec<f64> = ok.iter().filter_map(|r| r.npv).collect();
+    let savings: Vec<f64> = ok.iter().filter_map(|r| r.savings_per_year).collect();
+    let with_economics = system.economics.is_some() && !npv.is_empty();
     let sensitivity = spec
         .parameters
         .iter()
@@ -385,12 +431,29 @@ pub fn summarise(system: &System, spec: &UncertaintySpec, mut results: Vec<Sampl
         objective: Stats::of(&objective),
         cost: Stats::of(&cost),
         co2_kg: Stats::of(&co2),
+        npv: with_economics.then(|| Stats::of_gains(&npv)),
+        savings_per_year: with_economics.then(|| Stats::of_gains(&savings)),
+        p_npv_positive: with_economics.then(|| npv.iter().filter(|v| **v > 0.0).count() as f64 / npv.len() as f64),
         sensitivity,
         results,
     }
 }
 
 impl Stats {
+    /// For a figure where higher is better (NPV, savings): VaR at 95 % is
+    /// the 5th percentile and CVaR the mean of the values at or below it.
+    pub fn of_gains(values: &[f64]) -> Stats {
+        let mut stats = Stats::of(values);
+        if !values.is_empty() {
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            stats.var95 = percentile(&sorted, 0.05);
+            let tail: Vec<f64> = sorted.iter().copied().filter(|v| *v <= stats.var95).collect();
+            stats.cvar95 = tail.iter().sum::<f64>() / tail.len() as f64;
+        }
+        stats
+    }
+
     /// Percentiles interpolate linearly between order statistics.
     pub fn of(values: &[f64]) -> Stats {
         if values.is_empty() {
@@ -459,17 +522,20 @@ pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
     if sxx == 0.0 || syy == 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }
 
-/// The whole study in one process; `progress(done, total)` after each sample.
-pub fn uncertainty(system: &System, spec: &UncertaintySpec, options: &Options, progress: &mut dyn FnMut(usize, usize)) -> UncertaintySummary {
-    let results = spec
-        .design()
-        .into_iter()
-        .enumerate()
-        .map(|(i, values)| {
-            let result = solve_values(system, spec, i, values, options);
-            progress(i + 1, spec.samples);
-            result
-        })
-        .collect();
+/// The whole study in one process, its samples on up to `threads` threads;
+/// `progress(done, total)` after each sample, on the calling thread.
+pub fn uncertainty(
+    system: &System,
+    spec: &UncertaintySpec,
+    options: &Options,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> UncertaintySummary {
+    let jobs: Vec<(usize, Vec<f64>)> = spec.design().into_iter().enumerate().collect();
+    let mut done = 0;
+    let results = parallel::map(jobs, threads, &|(i, values)| solve_values(system, spec, i, values, options), &mut || {
+        done += 1;
+        progress(done, spec.samples);
+    });
     summarise(system, spec, results)
 }

@@ -319,3 +319,78 @@ fn a_file_without_economics_means_what_v1_meant() {
     assert!(results.economics.is_none());
     assert!(serde_json::to_value(&results).unwrap().get("economics").is_none());
 }
+
+#[test]
+fn every_pareto_point_carries_its_npv_against_the_one_baseline() {
+    use ecosystemiser_engine::pareto::pareto;
+    let system = system(&sized("cost", PRICES[1], ""));
+    let mut progress = Vec::new();
+    let front = pareto(&system, 4, &Options { with_series: false, ..Options::lp() }, 2, &mut |done, total| progress.push((done, total)));
+    assert_eq!(progress.last(), Some(&(5, 5)), "four points and the baseline: {progress:?}");
+    let alone = optimize(&system, &Options::lp()).unwrap().economics.unwrap();
+    let baseline = alone.baseline_cost_per_year.unwrap();
+    let af = annuity_factor(0.05, 15);
+    for point in front.points.iter().filter(|p| p.status.is_optimal()) {
+        let e = point.economics.as_ref().expect("a solved point has economics");
+        // The horizon is 8 h, so y = 1095; every point is judged against the
+        // same cost-optimal baseline, which no CO2 cap touches.
+        close(e.baseline_cost_per_year.unwrap(), baseline, "one baseline");
+        close(e.cost_per_year, 1095.0 * point.cost.unwrap(), "cost per year");
+        close(e.npv.unwrap(), af * (baseline - e.cost_per_year), "npv");
+    }
+    let cheapest = front.points[0].economics.as_ref().unwrap();
+    close(cheapest.npv.unwrap(), alone.npv.unwrap(), "the min-cost end is the optimisation");
+    assert!(
+        front.points.windows(2).all(|w| w[1].economics.as_ref().unwrap().npv <= w[0].economics.as_ref().unwrap().npv.map(|v| v + 1e-6))
+    );
+}
+
+#[test]
+fn uncertainty_studies_summarise_npv_and_savings() {
+    use ecosystemiser_engine::uncertainty::uncertainty;
+    use ecosystemiser_engine::{Sampling, UncertainParameter, UncertaintySpec};
+    // The house with 2 kW of PV forced in: r = 0, so a = 1000/20 = 50 per kW
+    // and the PV costs 100 a year; the baseline costs 2628 a year. With
+    // multipliers f on the price and g on the PV's cost, a sample's
+    // NPV = 10 * (2628 f - 100 g), which is negative for f < 0.038 g.
+    let system = system(&house(0.0, 10, "{min: 2, max: 2, capex_per_unit: 1000, lifetime_years: 20}", ""));
+    let spec = UncertaintySpec {
+        parameters: vec![
+            UncertainParameter::parse("grid.import_price=uniform(0.01,0.1)").unwrap(),
+            UncertainParameter::parse("pv.capacity.cost=uniform(0.5,1.5)").unwrap(),
+        ],
+        samples: 16,
+        seed: 3,
+        sampling: Sampling::LatinHypercube,
+    };
+    let summary = uncertainty(&system, &spec, &Options::lp(), 2, &mut |_, _| {});
+    assert_eq!(summary.optimal, 16);
+    let mut npv = Vec::new();
+    for r in &summary.results {
+        let (f, g) = (r.values[0], r.values[1]);
+        let expected = 10.0 * (2628.0 * f - 100.0 * g);
+        let actual = r.npv.expect("each sample has its NPV");
+        assert!((actual - expected).abs() <= 1e-6 * 2628.0, "sample {}: {actual} vs {expected}", r.index);
+        // Savings: the baseline's 2628 f against no operating cost at all.
+        assert!((r.savings_per_year.unwrap() - 2628.0 * f).abs() <= 1e-6 * 2628.0);
+        npv.push(actual);
+    }
+    let stats = summary.npv.as_ref().expect("npv statistics");
+    close(stats.mean, npv.iter().sum::<f64>() / 16.0, "mean npv");
+    let positive = npv.iter().filter(|v| **v > 0.0).count() as f64 / 16.0;
+    assert_eq!(summary.p_npv_positive, Some(positive));
+    assert!(positive > 0.0 && positive < 1.0, "the ranges make some samples pay and some not: {npv:?}");
+    // NPV is a gain: its VaR is the low tail (P5), below P10.
+    assert!(stats.var95 <= stats.p10 && stats.cvar95 <= stats.var95, "{stats:?}");
+    assert!(summary.savings_per_year.is_some());
+}
+
+#[test]
+fn removing_every_component_leaves_a_baseline_that_costs_nothing() {
+    // Nothing is left to buy or run: the baseline costs 0 a year, so the
+    // savings are minus the operating cost.
+    let e = economics(&house(0.0, 10, "{min: 2, max: 2, cost_per_unit_year: 60}", ", baseline: {remove: [grid, pv, house]}"));
+    assert_eq!(e.baseline_status, Status::Optimal);
+    assert_eq!(e.baseline_cost_per_year, Some(0.0));
+    close(e.savings_per_year.unwrap(), -120.0, "savings");
+}

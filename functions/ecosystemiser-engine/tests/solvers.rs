@@ -106,7 +106,7 @@ fn rolling_rejects_bad_windows_and_sized_systems() {
 #[test]
 fn pareto_end_points_are_the_single_objective_optima() {
     let system = multi_energy_week();
-    let front = pareto(&system, 5, &Options { with_series: false, ..Options::lp() }, &mut |_, _| {});
+    let front = pareto(&system, 5, &Options { with_series: false, ..Options::lp() }, 2, &mut |_, _| {});
     let min_cost = run(&system, SolverKind::Lp);
     let min_co2 = optimize(&system, &Options { objective: Some(Objective::Co2), ..Options::lp() }).unwrap().objective.unwrap();
     let (first, last) = (&front.points[0], front.points.last().unwrap());
@@ -172,12 +172,28 @@ fn an_uncertainty_study_ranks_the_demand_scale_first() {
     let system = multi_energy_week();
     let spec = spec(12, Sampling::LatinHypercube);
     spec.check(&system).expect("targets exist");
-    let mut calls = 0;
-    let summary = uncertainty(&system, &spec, &Options::lp(), &mut |_, _| calls += 1);
-    assert_eq!((summary.optimal, calls), (12, 12));
+    let mut reported = Vec::new();
+    let summary = uncertainty(&system, &spec, &Options::lp(), 2, &mut |done, total| reported.push((done, total)));
+    assert_eq!(summary.optimal, 12);
+    assert_eq!(reported, (1..=12).map(|done| (done, 12)).collect::<Vec<_>>(), "progress counts every sample once, in order");
     let scale = summary.sensitivity[0].spearman;
     assert!(scale > 0.9, "demand scale should dominate: {:?}", summary.sensitivity);
     assert!(summary.objective.p10 <= summary.objective.p50 && summary.objective.p50 <= summary.objective.p90);
+}
+
+#[test]
+fn studies_on_several_threads_equal_studies_on_one() {
+    let system = multi_energy_week();
+    let options = Options { with_series: false, ..Options::lp() };
+    let mut progress = Vec::new();
+    let parallel = pareto(&system, 4, &options, 3, &mut |done, total| progress.push((done, total)));
+    assert_eq!(parallel, pareto(&system, 4, &options, 1, &mut |_, _| {}), "the same front, in the same order");
+    assert_eq!(progress, (1..=4).map(|done| (done, 4)).collect::<Vec<_>>(), "two anchors, then two points");
+    let spec = spec(6, Sampling::Sobol);
+    let one = uncertainty(&system, &spec, &options, 1, &mut |_, _| {});
+    let two = uncertainty(&system, &spec, &options, 2, &mut |_, _| {});
+    assert_eq!(one.results, two.results, "every sample the same, in index order");
+    assert_eq!(one.objective, two.objective);
 }
 
 #[test]

@@ -150,6 +150,7 @@ fn pareto_report_lists_points() {
         co2_kg: Some(co2),
         sizes: BTreeMap::from([(format!("{HOSTILE}.capacity"), cost / 10.0)]),
         kpis: None,
+        economics: None,
     };
     let front = ParetoFront { system: "tiny".into(), points: vec![point(None, 100.0, 50.0), point(Some(30.0), 120.0, 30.0), point(Some(10.0), 180.0, 10.0)] };
     let html = pareto_html(&system(), &front);
@@ -168,6 +169,10 @@ fn uncertainty_report_has_histogram_stats_and_tornado() {
             objective: (i != 7).then_some(100.0 + i as f64),
             cost: (i != 7).then_some(100.0 + i as f64),
             co2_kg: Some(1.0),
+            npv: None,
+            savings_per_year: None,
+            simple_payback_years: None,
+            discounted_payback_years: None,
         })
         .collect();
     let stats = Stats { mean: 109.5, p10: 102.0, p50: 109.5, p90: 117.0, var95: 118.0, cvar95: 119.0, min: 100.0, max: 119.0, std: 5.0 };
@@ -178,6 +183,9 @@ fn uncertainty_report_has_histogram_stats_and_tornado() {
         objective: stats.clone(),
         cost: stats,
         co2_kg: Stats::default(),
+        npv: None,
+        savings_per_year: None,
+        p_npv_positive: None,
         sensitivity: vec![
             Sensitivity { target: "grid.import_price".into(), spearman: 0.9 },
             Sensitivity { target: format!("{HOSTILE}.scale"), spearman: -0.3 },
