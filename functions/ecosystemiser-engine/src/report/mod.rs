@@ -3,6 +3,7 @@
 //! caller's business; this module does no I/O.
 
 mod buses;
+mod economics;
 mod page;
 mod studies;
 mod svg;
@@ -50,14 +51,23 @@ fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
-/// The report of one run: outcome, KPIs, costs, sizes, dispatch per bus and
-/// storage levels. A run without a solution shows its diagnosis instead.
+/// The report of one run: economics against the baseline first (for a
+/// system with an `economics` section), then outcome, KPIs, costs, sizes,
+/// dispatch per bus and storage levels. A run without a solution shows its
+/// diagnosis instead.
 pub fn html(system: &System, results: &Results) -> String {
-    let mut body = header(results);
+    let (title, details) = header(results);
+    let mut body = title;
     if !results.status.is_optimal() {
+        body.push_str(&details);
         body.push_str(&diagnosis(results));
         return page::page(&format!("{} — {}", results.system, status_name(results.status)), &body);
     }
+    // What the investment saves comes before how the solver got there.
+    if let Some(e) = &results.economics {
+        body.push_str(&economics::economics_section(system, e));
+    }
+    body.push_str(&details);
     body.push_str(&kpi_section(results));
     body.push_str(&cost_section(results));
     body.push_str(&sizes_section(results));
@@ -81,7 +91,8 @@ pub(crate) fn status_badge(status: Status) -> String {
     format!(r#"<span class="status {class}">{}</span>"#, status_name(status))
 }
 
-fn header(results: &Results) -> String {
+/// The title with the status, and the run's details.
+fn header(results: &Results) -> (String, String) {
     let t = &results.timings;
     let mut rows = vec![
         ("Status", status_name(results.status).to_string()),
@@ -96,7 +107,7 @@ fn header(results: &Results) -> String {
     if let (Some(n), Some(m)) = (t.variables, t.constraints) {
         rows.push(("LP size", format!("{n} variables, {m} constraints")));
     }
-    format!("<h1>{} {}</h1>{}", escape(&results.system), status_badge(results.status), key_values(&rows))
+    (format!("<h1>{} {}</h1>", escape(&results.system), status_badge(results.status)), key_values(&rows))
 }
 
 fn diagnosis(results: &Results) -> String {

@@ -83,6 +83,9 @@ td:first-child,th:first-child{text-align:left}\
 .optimal{background:#2e7d32}.bad{background:#c62828}\
 .diagnosis{border:2px solid #c62828;background:#fdecea;padding:1em;border-radius:.4em;font-size:1.1em}\
 .note{color:#555;font-size:.9em}\
+.headline{display:flex;flex-wrap:wrap;gap:.6em;margin:.6em 0}\
+.figure{border:1px solid #ddd;border-radius:.4em;padding:.5em .9em;min-width:9em}\
+.figure .value{font-size:1.5em;font-weight:bold}.figure .label{color:#555;font-size:.9em}\
 svg.chart{max-width:100%;height:auto;font-size:11px;cursor:grab;user-select:none;display:block;margin:.6em 0}\
 svg .title{font-size:13px;font-weight:bold}";
 

@@ -145,6 +145,22 @@ impl Chart {
         }
     }
 
+    /// A line with a dash pattern, for a secondary series or a marker.
+    pub fn dashed(&mut self, xs: &[f64], ys: &[f64], colour: &'static str, label: Option<&str>) {
+        let points: Vec<String> = xs.iter().zip(ys).map(|(x, y)| self.point(*x, *y)).collect();
+        let _ = write!(
+            self.body,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 4" points="{}"/>"#,
+            points.join(" ")
+        );
+        self.add_legend(label, colour);
+    }
+
+    /// A text label at a data point, nudged up and right of it.
+    pub fn note(&mut self, x: f64, y: f64, text: &str) {
+        let _ = write!(self.body, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, self.px(x) + 6.0, self.py(y) - 8.0, escape(text));
+    }
+
     pub fn dots(&mut self, xs: &[f64], ys: &[f64], colour: &'static str, label: Option<&str>) {
         for (x, y) in xs.iter().zip(ys) {
             let (cx, cy) = (self.px(*x), self.py(*y));
@@ -268,6 +284,28 @@ pub fn bar_chart(title: &str, unit: &str, items: &[(String, f64)], range: Option
         let colour = if *value < 0.0 { "#e15759" } else { colour(0) };
         chart.rect((0.0, *value), (row + 0.15, row + 0.85), colour, &format!("{name}: {}", fmt_num(*value)));
     }
+    chart.finish()
+}
+
+/// Two horizontal bars per category, side by side (`series.0` above
+/// `series.1`), with a legend naming the two.
+pub fn paired_bar_chart(title: &str, unit: &str, categories: &[(String, f64, f64)], series: (&str, &str)) -> String {
+    let values = categories.iter().flat_map(|(_, a, b)| [*a, *b]);
+    let lo = values.clone().fold(0.0, f64::min);
+    let hi = values.fold(0.0, f64::max);
+    let mut chart = Chart::new(title, (lo, hi), (0.0, 1.0)).labels(unit, "");
+    chart.y_categories = Some(categories.iter().map(|(name, _, _)| name.clone()).collect());
+    let longest = categories.iter().map(|(name, _, _)| name.chars().count()).max().unwrap_or(0);
+    chart.left = (longest as f64 * 6.5 + 12.0).clamp(LEFT, WIDTH / 2.0);
+    let n = categories.len() as f64;
+    let (first, second) = (colour(9), colour(0));
+    for (i, (name, a, b)) in categories.iter().enumerate() {
+        let row = n - i as f64 - 1.0;
+        chart.rect((0.0, *a), (row + 0.5, row + 0.9), first, &format!("{name}, {}: {}", series.0, fmt_num(*a)));
+        chart.rect((0.0, *b), (row + 0.1, row + 0.5), second, &format!("{name}, {}: {}", series.1, fmt_num(*b)));
+    }
+    chart.add_legend(Some(series.0), first);
+    chart.add_legend(Some(series.1), second);
     chart.finish()
 }
 

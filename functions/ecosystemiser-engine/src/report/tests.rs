@@ -152,11 +152,18 @@ fn pareto_report_lists_points() {
         kpis: None,
         economics: None,
     };
-    let front = ParetoFront { system: "tiny".into(), points: vec![point(None, 100.0, 50.0), point(Some(30.0), 120.0, 30.0), point(Some(10.0), 180.0, 10.0)] };
+    let mut front = ParetoFront { system: "tiny".into(), points: vec![point(None, 100.0, 50.0), point(Some(30.0), 120.0, 30.0), point(Some(10.0), 180.0, 10.0)] };
     let html = pareto_html(&system(), &front);
     assert_self_contained(&html);
     assert!(html.contains("<circle"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;.capacity (kW)"), "the size key is shown, escaped");
+    assert!(!html.contains("NPV"), "no economics, no NPV");
+    for p in &mut front.points {
+        p.economics = Some(economics(true));
+    }
+    let html = pareto_html(&system(), &front);
+    assert_self_contained(&html);
+    assert!(html.contains("NPV along the front") && html.contains("Discounted payback (years)"));
 }
 
 #[test]
@@ -197,4 +204,68 @@ fn uncertainty_report_has_histogram_stats_and_tornado() {
     for part in ["Objective distribution", "CVaR 95", "Spearman", "Samples without a solution"] {
         assert!(html.contains(part), "report has {part}");
     }
+    assert!(!html.contains("NPV"), "no economics, no NPV");
+    let mut summary = summary;
+    for r in &mut summary.results {
+        r.npv = r.objective.map(|o| 1000.0 - o);
+    }
+    summary.npv = Some(Stats { mean: -5.0, ..Stats::default() });
+    summary.savings_per_year = Some(Stats::default());
+    summary.p_npv_positive = Some(0.25);
+    let html = uncertainty_html(&system(), &summary);
+    assert_self_contained(&html);
+    for part in ["P(NPV &gt; 0)", "25.0 %", "NPV distribution", "savings per year", "low tail"] {
+        assert!(html.contains(part), "report has {part}");
+    }
+}
+
+/// Economics of a run that saves 2608 a year for 2000 of capex over 10
+/// years at 5 %: discounted savings pass 2000 in year 1.
+fn economics(baseline_optimal: bool) -> crate::economics::Economics {
+    let annual = CostSplit { energy: 20.0, capacity: 100.0, total: 120.0, ..CostSplit::default() };
+    let baseline = CostSplit { energy: 2628.0, total: 2628.0, ..CostSplit::default() };
+    crate::economics::Economics {
+        project_years: 10,
+        cost_per_year: 120.0,
+        operating_cost_per_year: 20.0,
+        capex: 2000.0,
+        lcoe_per_kwh: BTreeMap::from([(HOSTILE.to_string(), 0.0137)]),
+        baseline_status: if baseline_optimal { Status::Optimal } else { Status::Infeasible },
+        baseline_diagnosis: (!baseline_optimal).then(|| Diagnosis { message: format!("baseline: {HOSTILE} is short"), shortfalls: Vec::new() }),
+        baseline_cost_per_year: baseline_optimal.then_some(2628.0),
+        savings_per_year: baseline_optimal.then_some(2608.0),
+        npv: baseline_optimal.then_some(19_365.6),
+        simple_payback_years: baseline_optimal.then_some(0.7669),
+        discounted_payback_years: baseline_optimal.then_some(1),
+        irr: baseline_optimal.then_some(1.3),
+        cost_by_part_per_year: annual,
+        baseline_cost_by_part_per_year: baseline_optimal.then_some(baseline),
+        baseline_solve_s: 0.001,
+    }
+}
+
+#[test]
+fn a_run_with_economics_leads_with_them() {
+    let mut results = results();
+    results.economics = Some(economics(true));
+    let html = html(&system(), &results);
+    assert_self_contained(&html);
+    for part in ["Economics over 10 years against the baseline", "Savings per year", "Discounted payback", "Cumulative discounted cash flow", "paid back in year 1", "Cost per year by part", "LCOE &lt;script&gt;"] {
+        assert!(html.contains(part), "report has {part}");
+    }
+    let economics_at = html.find("Economics over").unwrap();
+    assert!(economics_at < html.find("Key figures").unwrap() && economics_at < html.find("Build / solve / total").unwrap(), "economics come first");
+}
+
+#[test]
+fn an_infeasible_baseline_is_explained_in_the_report() {
+    let mut results = results();
+    results.economics = Some(economics(false));
+    let html = html(&system(), &results);
+    assert_self_contained(&html);
+    assert!(html.contains("The baseline is infeasible."));
+    assert!(html.contains("baseline: &lt;script&gt;alert(1)&lt;/script&gt; is short"), "its diagnosis, escaped");
+    assert!(!html.contains("Cumulative discounted cash flow") && !html.contains("Cost per year by part"), "nothing that needs the baseline");
+    assert!(!html.contains(r#"<div class="label">NPV</div>"#), "no NPV figure");
+    assert!(html.contains(r#"<div class="label">Capex</div>"#), "the run's own figures stand");
 }
