@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use ecosystemiser_engine::parallel;
 use ecosystemiser_engine::pareto::pareto;
 use ecosystemiser_engine::uncertainty::uncertainty;
 use ecosystemiser_engine::{
@@ -63,6 +64,8 @@ pub struct ParetoArgs {
     #[arg(long)]
     pub points: usize,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -80,7 +83,22 @@ pub struct UncertaintyArgs {
     #[arg(long, value_enum, default_value_t = SamplingArg::Lhs)]
     pub sampling: SamplingArg,
     #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct JobsArgs {
+    /// Jobs solved at once, each on its own thread [default: the available cores].
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+impl JobsArgs {
+    fn threads(&self) -> usize {
+        self.jobs.map_or_else(parallel::available_threads, usize::from)
+    }
 }
 
 #[derive(Args)]
@@ -195,7 +213,8 @@ fn run_pareto(args: &ParetoArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let options = study_options(&args.common);
-    let front = progress::with_bar("Pareto points", |progress| pareto(&system, args.points, &options, progress));
+    let threads = args.jobs.threads();
+    let front = progress::with_bar("Pareto points", |progress| pareto(&system, args.points, &options, threads, progress));
     out!("{}", terminal::pareto_summary(&front));
     let (status, objective) = pareto_outcome(&front);
     let dir = output::dir(args.common.out.as_deref(), &system);
@@ -217,7 +236,8 @@ fn run_uncertainty(args: &UncertaintyArgs) -> anyhow::Result<ExitCode> {
         return Ok(print_invalid(&args.file, &invalid));
     }
     let options = study_options(&args.common);
-    let summary = progress::with_bar("samples", |progress| uncertainty(&system, &spec, &options, progress));
+    let threads = args.jobs.threads();
+    let summary = progress::with_bar("samples", |progress| uncertainty(&system, &spec, &options, threads, progress));
     out!("{}", terminal::uncertainty_summary(&summary));
     let (status, objective) = uncertainty_outcome(&summary);
     let dir = output::dir(args.common.out.as_deref(), &system);

@@ -257,3 +257,77 @@ fn uncertainty_rejects_unknown_targets_with_exit_2() {
     assert_code(&output, 2);
     assert!(stderr(&output).contains("nope"), "{}", stderr(&output));
 }
+
+/// SIZED with PV bought up front and an `economics` section (line 22 on);
+/// line 26 is `remove`'s first entry.
+fn sized_with_economics(remove: &str) -> String {
+    let mut text = SIZED
+        .replace("capacity: {min: 0, max: 20, cost_per_unit_year: 400}", "capacity: {min: 0, max: 20, capex_per_unit: 4000, lifetime_years: 20}")
+        .replace("timesteps: 24\n", "timesteps: 24\ndiscount_rate: 0.05\n");
+    text.push_str(&format!("economics:\n  project_years: 15\n  baseline:\n    remove:\n{remove}"));
+    text
+}
+
+#[test]
+fn optimize_prints_and_writes_economics_against_the_baseline() {
+    let (dir, file) = setup("sized.yaml", &sized_with_economics("      - pv\n      - battery\n"));
+    let output = hive(&["optimize", file.to_str().unwrap(), "--out", "o"], dir.path());
+    assert_code(&output, 0);
+    let printed = stdout(&output);
+    let cost_at = printed.find("Cost\n").expect("the cost split");
+    let economics_at = printed.find("Economics over 15 years, against the baseline").expect("the Economics block");
+    assert!(cost_at < economics_at, "after the cost split:\n{printed}");
+    for part in ["baseline cost per year", "savings per year", "capex", "NPV", "simple payback", "discounted payback", "IRR", "LCOE pv"] {
+        assert!(printed[economics_at..].contains(part), "Economics has {part}:\n{printed}");
+    }
+    let json = results_json(&dir.path().join("o"));
+    let economics = &json["economics"];
+    assert_eq!(economics["baseline_status"], "optimal");
+    assert_eq!(economics["project_years"], 15);
+    assert!(economics["npv"].is_number() && economics["capex"].is_number(), "{economics}");
+    let html = std::fs::read_to_string(dir.path().join("o/report.html")).unwrap();
+    assert!(html.contains("Cumulative discounted cash flow"));
+}
+
+#[test]
+fn bad_economics_exit_2_with_file_line_and_path() {
+    let (dir, file) = setup("sized.yaml", &sized_with_economics("      - pv\n      - nope\n      - pv\n"));
+    let output = hive(&["optimize", file.to_str().unwrap()], dir.path());
+    assert_code(&output, 2);
+    let errors = stderr(&output);
+    for expected in [
+        format!("{}:27: economics.baseline.remove[1]: names no component: `nope`", file.display()),
+        format!("{}:28: economics.baseline.remove[2]: `pv` is listed twice", file.display()),
+    ] {
+        assert!(errors.contains(&expected), "expected `{expected}` in:\n{errors}");
+    }
+    let (dir, file) = setup("sized.yaml", &sized_with_economics("      - pv\n").replace("project_years: 15", "project_years: 0"));
+    let output = hive(&["validate", file.to_str().unwrap()], dir.path());
+    assert_code(&output, 2);
+    assert!(stderr(&output).contains(":23: economics.project_years: must be a whole number in 1..=100"), "{}", stderr(&output));
+}
+
+#[test]
+fn studies_give_the_same_answer_on_any_number_of_jobs() {
+    let (dir, file) = setup("sized.yaml", &sized_with_economics("      - pv\n      - battery\n"));
+    let front = |jobs: &str, out: &str| {
+        let output = hive(&["pareto", file.to_str().unwrap(), "--points", "4", "--jobs", jobs, "--out", out], dir.path());
+        assert_code(&output, 0);
+        results_json(&dir.path().join(out))["front"]["points"].clone()
+    };
+    let (one, two) = (front("1", "p1"), front("2", "p2"));
+    let strip = |points: &serde_json::Value| {
+        let mut points = points.clone();
+        for p in points.as_array_mut().unwrap() {
+            p["economics"].as_object_mut().map(|e| e.remove("baseline_solve_s"));
+        }
+        points
+    };
+    assert_eq!(strip(&one), strip(&two), "the same front on one thread and on two");
+    assert!(one[0]["economics"]["npv"].is_number(), "every point carries its NPV: {one}");
+    let args = ["uncertainty", file.to_str().unwrap(), "--samples", "6", "--seed", "2", "--param", "grid.import_price=uniform(0.8,1.2)", "--jobs", "2", "--out", "u"];
+    assert_code(&hive(&args, dir.path()), 0);
+    let summary = &results_json(&dir.path().join("u"))["summary"];
+    assert!(summary["npv"]["mean"].is_number() && summary["p_npv_positive"].is_number(), "{summary}");
+    assert_code(&hive(&["pareto", file.to_str().unwrap(), "--points", "4", "--jobs", "0"], dir.path()), 2);
+}

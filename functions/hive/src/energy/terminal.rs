@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use ecosystemiser_engine::uncertainty::Stats;
-use ecosystemiser_engine::{ParetoFront, Results, Status, UncertaintySummary};
+use ecosystemiser_engine::{Economics, ParetoFront, Results, Status, UncertaintySummary};
 
 pub fn run_summary(results: &Results) -> String {
     let mut out = String::new();
@@ -21,6 +21,9 @@ pub fn run_summary(results: &Results) -> String {
     section(&mut out, "Run", &run);
     if let Some(cost) = &results.cost {
         section(&mut out, "Cost", &cost.parts().iter().map(|(k, v)| row([k, &num(*v)])).collect::<Vec<_>>());
+    }
+    if let Some(e) = &results.economics {
+        section(&mut out, &format!("Economics over {} years, against the baseline", e.project_years), &economics_rows(e));
     }
     if let Some(co2) = results.co2_kg {
         section(&mut out, "CO2", &[row(["total", &format!("{} kg", num(co2))])]);
@@ -53,11 +56,50 @@ pub fn run_summary(results: &Results) -> String {
     out
 }
 
+/// Annual figures, the baseline's first; what needs a baseline without an
+/// optimum says so once instead of showing blanks.
+fn economics_rows(e: &Economics) -> Vec<Vec<String>> {
+    let money = |v: Option<f64>| optional(v);
+    let mut rows = Vec::new();
+    match e.baseline_cost_per_year {
+        Some(baseline) => rows.push(row(["baseline cost per year", &num(baseline)])),
+        None => rows.push(row(["baseline", &format!("{} (no savings, NPV, paybacks or IRR)", status(e.baseline_status))])),
+    }
+    rows.push(row(["cost per year", &num(e.cost_per_year)]));
+    rows.push(row(["operating cost per year", &num(e.operating_cost_per_year)]));
+    if e.baseline_cost_per_year.is_some() {
+        rows.push(row(["savings per year", &money(e.savings_per_year)]));
+    }
+    rows.push(row(["capex", &num(e.capex)]));
+    if e.baseline_cost_per_year.is_some() {
+        rows.push(row(["NPV", &money(e.npv)]));
+        rows.push(row(["simple payback", &e.simple_payback_years.map_or("none".into(), |v| format!("{v:.2} years"))]));
+        rows.push(row(["discounted payback", &e.discounted_payback_years.map_or("none".into(), |v| format!("{v} years"))]));
+        rows.push(row(["IRR", &e.irr.map_or("none".into(), |v| format!("{:.2} %", v * 100.0))]));
+    }
+    for (source, lcoe) in &e.lcoe_per_kwh {
+        rows.push(row([&format!("LCOE {source}"), &format!("{lcoe:.4} per kWh")]));
+    }
+    rows
+}
+
 pub fn pareto_summary(front: &ParetoFront) -> String {
     let keys: BTreeSet<&String> = front.points.iter().flat_map(|p| p.sizes.keys()).collect();
-    let mut rows = vec![["#", "status", "CO2 cap kg", "cost", "CO2 kg"].iter().map(|s| s.to_string()).chain(keys.iter().map(|k| k.to_string())).collect()];
+    let with_economics = front.points.iter().any(|p| p.economics.is_some());
+    let mut header: Vec<String> = ["#", "status", "CO2 cap kg", "cost", "CO2 kg"].iter().map(|s| s.to_string()).collect();
+    if with_economics {
+        header.extend(["NPV", "payback", "disc. payback"].map(String::from));
+    }
+    header.extend(keys.iter().map(|k| k.to_string()));
+    let mut rows = vec![header];
     for (i, p) in front.points.iter().enumerate() {
         let mut r = vec![(i + 1).to_string(), status(p.status).to_string(), optional(p.epsilon_co2_kg), optional(p.cost), optional(p.co2_kg)];
+        if with_economics {
+            let e = p.economics.as_ref();
+            r.push(optional(e.and_then(|e| e.npv)));
+            r.push(optional(e.and_then(|e| e.simple_payback_years)));
+            r.push(e.and_then(|e| e.discounted_payback_years).map_or("—".into(), |v| v.to_string()));
+        }
         r.extend(keys.iter().map(|k| p.sizes.get(*k).map_or("—".into(), |v| format!("{v:.4}"))));
         rows.push(r);
     }
@@ -74,7 +116,16 @@ pub fn uncertainty_summary(summary: &UncertaintySummary) -> String {
     for (name, s) in [("objective", &summary.objective), ("cost", &summary.cost), ("CO2 kg", &summary.co2_kg)] {
         stats.push(stats_row(name, s));
     }
+    // Gains: their VaR and CVaR are taken from the low tail.
+    for (name, s) in [("NPV", &summary.npv), ("savings/year", &summary.savings_per_year)] {
+        if let Some(s) = s {
+            stats.push(stats_row(name, s));
+        }
+    }
     section(&mut out, "Statistics over optimal samples", &stats);
+    if let Some(p) = summary.p_npv_positive {
+        section(&mut out, "Economics", &[row(["P(NPV > 0)", &format!("{:.1} %", p * 100.0)])]);
+    }
     let mut sensitivity: Vec<_> = summary.sensitivity.iter().collect();
     sensitivity.sort_by(|a, b| b.spearman.abs().total_cmp(&a.spearman.abs()));
     let rows: Vec<Vec<String>> = sensitivity.iter().map(|s| row([&s.target, &format!("{:+.3}", s.spearman)])).collect();
