@@ -96,9 +96,9 @@ impl Dispatch {
                     cost.variable += (0..system.timesteps).map(|t| dt * s.variable_cost.at(t) * generation[t]).sum::<f64>();
                 }
                 (Kind::Converter(c), Flows::Converter { input, .. }) if c.bus_in.is_none() => {
-                    for t in 0..system.timesteps {
-                        cost.fuel += dt * c.fuel_price.at(t) * input[t];
-                        co2 += dt * c.fuel_co2.at(t) * input[t];
+                    for (t, fuel) in input.iter().enumerate().take(system.timesteps) {
+                        cost.fuel += dt * c.fuel_price.at(t) * fuel;
+                        co2 += dt * c.fuel_co2.at(t) * fuel;
                     }
                 }
                 (Kind::Demand(d), Flows::Demand { unmet }) => {
