@@ -13,6 +13,7 @@
 
 pub mod adapters;
 pub mod http;
+pub mod openapi;
 pub mod queue;
 pub mod registry;
 pub mod schedule;

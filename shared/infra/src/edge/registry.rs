@@ -18,6 +18,8 @@ pub struct Function {
     pub routes: Router,
     pub consumers: Vec<QueueConsumer>,
     pub schedules: Vec<ScheduledJob>,
+    /// The app's OpenAPI document; `hive serve` serves every app's, merged.
+    pub openapi: Option<serde_json::Value>,
 }
 
 /// A queue and the handler for its messages.
@@ -63,7 +65,13 @@ pub struct ScheduledJob {
 
 impl Function {
     pub fn new(name: &'static str) -> Function {
-        Function { name, routes: Router::new(), consumers: Vec::new(), schedules: Vec::new() }
+        Function { name, routes: Router::new(), consumers: Vec::new(), schedules: Vec::new(), openapi: None }
+    }
+
+    /// Describes the app's routes (see [`crate::edge::openapi`]).
+    pub fn openapi(mut self, document: serde_json::Value) -> Function {
+        self.openapi = Some(document);
+        self
     }
 
     /// Adds HTTP routes (merged with any added before).
@@ -119,10 +127,17 @@ impl Registry {
         let mut router = Router::new();
         let mut consumers = Vec::new();
         let mut schedules = Vec::new();
+        let mut documents = Vec::new();
         for function in self.functions {
             router = router.merge(function.routes);
             consumers.extend(function.consumers);
             schedules.extend(function.schedules);
+            documents.extend(function.openapi);
+        }
+        if !documents.is_empty() {
+            let merged = crate::edge::openapi::merge("Hive", "Every Hive app's HTTP API.", &documents)
+                .unwrap_or_else(|error| panic!("the apps' OpenAPI documents do not merge: {error}"));
+            router = router.merge(crate::edge::openapi::route(merged));
         }
         (router, consumers, schedules)
     }
