@@ -23,6 +23,7 @@ pub mod keys;
 pub mod model;
 pub mod openapi;
 pub mod repo;
+pub mod system_schema;
 pub mod testkit;
 pub mod time;
 pub mod worker;
@@ -127,6 +128,7 @@ pub fn function(studies: Studies, verifier: Arc<Verifier>) -> Function {
     let janitor = studies.clone();
     Function::new("ecosystemiser")
         .routes(api::routes(studies, verifier))
+        .openapi(openapi::document())
         .consumer_of(
             JOBS_QUEUE,
             &WORKER_EVENTS,

@@ -14,7 +14,10 @@ use ecosystemiser_engine::optimize::{Options, SolverKind};
 use ecosystemiser_engine::parse::{self, FileSource, ValidationError};
 use ecosystemiser_engine::uncertainty::{Sampling, UncertainParameter, UncertaintySpec};
 use ecosystemiser_engine::{Objective, System, node};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::system_schema::{self, absent_not_null};
 
 /// Most ε points a Pareto study may ask for; each is one job.
 pub const MAX_PARETO_POINTS: usize = 200;
@@ -31,7 +34,7 @@ pub const OPTIMIZE_JOB: &str = "optimize";
 /// from it.
 pub const ANCHORS_JOB: &str = "anchors";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Optimize,
@@ -57,7 +60,7 @@ impl Kind {
 
 /// Where a study is. `queued` until a worker picks up its first job,
 /// `running` until the last job is recorded, then one of the final three.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StudyStatus {
     Queued,
@@ -96,7 +99,7 @@ impl StudyStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SolverName {
     Lp,
@@ -104,21 +107,24 @@ pub enum SolverName {
     Rolling,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectiveName {
     Cost,
     Co2,
 }
 
-/// `options` of an optimisation study.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `options` of an optimisation study. `window` and `overlap` are for the
+/// rolling solver only, and it needs a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_not_null, transform = rolling_rules)]
 pub struct OptimizeOptions {
     #[serde(default = "lp")]
     pub solver: SolverName,
     /// Rolling horizon: steps per window and steps re-solved by the next one.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub window: Option<usize>,
     #[serde(default)]
     pub overlap: Option<usize>,
@@ -126,34 +132,92 @@ pub struct OptimizeOptions {
     #[serde(default)]
     pub objective: Option<ObjectiveName>,
     #[serde(default)]
+    #[schemars(range(min = 0), extend("exclusiveMinimum" = true))]
     pub time_limit_s: Option<f64>,
 }
 
 /// `options` of a Pareto study.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_not_null)]
 pub struct ParetoOptions {
     /// Points on the front, both anchors included.
     #[serde(default = "default_points")]
+    #[schemars(range(min = 2, max = MAX_PARETO_POINTS))]
     pub points: usize,
     #[serde(default)]
+    #[schemars(range(min = 0), extend("exclusiveMinimum" = true))]
     pub time_limit_s: Option<f64>,
 }
 
 /// `options` of an uncertainty study.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_not_null)]
 pub struct UncertaintyOptions {
+    #[schemars(range(min = 1, max = MAX_SAMPLES))]
     pub samples: usize,
     #[serde(default)]
     pub seed: u64,
     #[serde(default)]
+    #[schemars(with = "SamplingName")]
     pub sampling: Sampling,
+    #[schemars(with = "Vec<ParameterSchema>", length(min = 1))]
     pub parameters: Vec<UncertainParameter>,
     #[serde(default)]
     pub objective: Option<ObjectiveName>,
     #[serde(default)]
+    #[schemars(range(min = 0), extend("exclusiveMinimum" = true))]
     pub time_limit_s: Option<f64>,
+}
+
+/// The engine's [`Sampling`], as the schema names it.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "Sampling")]
+#[allow(dead_code)]
+enum SamplingName {
+    LatinHypercube,
+    Sobol,
+}
+
+/// The engine's [`UncertainParameter`]: a value to multiply by a draw.
+#[derive(JsonSchema)]
+#[schemars(rename = "UncertainParameter")]
+#[allow(dead_code)]
+struct ParameterSchema {
+    /// `component.parameter`, such as `grid.import_price` or `house.scale`.
+    target: String,
+    distribution: DistributionSchema,
+}
+
+/// The engine's `Distribution`, by `type`.
+#[derive(JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schemars(rename = "Distribution")]
+#[allow(dead_code)]
+enum DistributionSchema {
+    /// `low < high`.
+    Uniform { low: f64, high: f64 },
+    Normal {
+        mean: f64,
+        #[schemars(range(min = 0), extend("exclusiveMinimum" = true))]
+        std: f64,
+    },
+    /// `low <= mode <= high`, `low < high`.
+    Triangular { low: f64, mode: f64, high: f64 },
+}
+
+/// `window` and `overlap` only with `solver: rolling`, which needs a window.
+fn rolling_rules(schema: &mut schemars::Schema) {
+    schema.insert(
+        "anyOf".into(),
+        serde_json::json!([
+            {"properties": {"solver": {"enum": ["lp", "rule-based"]}},
+             "not": {"anyOf": [{"required": ["window"]}, {"required": ["overlap"]}]}},
+            {"properties": {"solver": {"enum": ["rolling"]}}, "required": ["solver", "window"]}
+        ]),
+    );
 }
 
 fn lp() -> SolverName {
@@ -294,11 +358,60 @@ pub fn point_job(index: usize) -> String {
 pub struct SubmitBody {
     pub kind: String,
     pub system: serde_json::Value,
-    #[serde(default)]
+    /// `{}` when absent; `null` is refused, as the schema says.
+    #[serde(default = "no_options")]
     pub options: serde_json::Value,
     /// Files the system refers to, inline: `{"profiles.csv": "<csv text>"}`.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+}
+
+fn no_options() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// The body of `POST /v1/studies` as the OpenAPI document describes it: one
+/// shape per kind, each with its own options. The handler reads the body as
+/// [`SubmitBody`] and [`validate_submission`] applies the same rules, with
+/// errors that name each bad path.
+#[derive(JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(rename = "SubmitStudy", transform = variants_absent_not_null, example = example_submission())]
+#[allow(dead_code)]
+pub enum SubmitStudy {
+    Optimize {
+        system: system_schema::System,
+        options: Option<OptimizeOptions>,
+        /// File name to CSV text, for the files the system names.
+        #[serde(default)]
+        files: BTreeMap<String, String>,
+    },
+    Pareto {
+        system: system_schema::System,
+        options: Option<ParetoOptions>,
+        /// File name to CSV text, for the files the system names.
+        #[serde(default)]
+        files: BTreeMap<String, String>,
+    },
+    Uncertainty {
+        system: system_schema::System,
+        options: UncertaintyOptions,
+        /// File name to CSV text, for the files the system names.
+        #[serde(default)]
+        files: BTreeMap<String, String>,
+    },
+}
+
+fn example_submission() -> serde_json::Value {
+    serde_json::json!({"kind": "optimize", "system": system_schema::example(), "options": {"solver": "lp"}})
+}
+
+fn variants_absent_not_null(schema: &mut schemars::Schema) {
+    for variant in schema.get_mut("oneOf").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+        if let Ok(variant) = <&mut schemars::Schema>::try_from(variant) {
+            absent_not_null(variant);
+        }
+    }
 }
 
 /// A study that passed validation.
@@ -356,7 +469,15 @@ fn prefixed(root: &str, path: &str) -> String {
 }
 
 fn parse_options(kind: Kind, options: &serde_json::Value) -> Result<StudyOptions, ValidationError> {
-    let options = if options.is_null() { serde_json::json!({}) } else { options.clone() };
+    // serde reads `null` as an absent option; the schema does not.
+    if let Some((key, _)) = options.as_object().into_iter().flatten().find(|(_, value)| value.is_null()) {
+        return Err(ValidationError {
+            path: prefixed("options", key),
+            line: None,
+            message: "must not be null; leave it out for the default".into(),
+        });
+    }
+    let options = options.clone();
     fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {
         serde_path_to_error::deserialize(value).map_err(|error| {
             let path = error.path().to_string();

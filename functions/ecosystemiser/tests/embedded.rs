@@ -53,9 +53,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
             assert!(reply.status < 500, "{method} {path}: {}", reply.status);
         }
     }
-    let reply = app.client.send("GET", "/v1/openapi.json", None, None).await;
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.json()["openapi"], "3.0.3");
+    assert_eq!(document["openapi"], "3.0.3");
 }
 
 #[tokio::test]

@@ -15,5 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let adapters = Adapters::connect(&config).await?;
     let verifier = Arc::new(Verifier::from_config(&config.jwt)?);
     let studies = Studies::start(&adapters, Settings::standard(&config)).await?;
-    run_http_lambda(ecosystemiser::api::routes(studies, verifier)).await.map_err(|error| anyhow::anyhow!(error))
+    let routes = ecosystemiser::api::routes(studies, verifier)
+        .merge(infra::edge::openapi::route(ecosystemiser::openapi::document()));
+    run_http_lambda(routes).await.map_err(|error| anyhow::anyhow!(error))
 }
