@@ -22,7 +22,9 @@ use axum::routing::get;
 use futures::future::BoxFuture;
 use infra::Error;
 use infra::auth::{Identity, Verifier};
+use infra::edge::openapi::{Document, Operation};
 use infra::edge::{Adapters, Function, require_scopes};
+use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -107,7 +109,28 @@ pub fn probes(adapters: &Adapters) -> Vec<Arc<dyn Probe>> {
 
 /// The health function: `/v1/health` (open) and `/v1/whoami` (`hive:read`).
 pub fn function(probes: Vec<Arc<dyn Probe>>, verifier: Arc<Verifier>) -> Function {
-    Function::new("health").routes(routes(probes, verifier))
+    Function::new("health").routes(routes(probes, verifier)).openapi(document())
+}
+
+/// The OpenAPI document of `/v1/health` and `/v1/whoami`.
+pub fn document() -> serde_json::Value {
+    let mut document = Document::new("Hive health", "Each dependency's status and latency, and the caller's identity.");
+    let report = document.schema::<HealthReport>();
+    let identity = document.schema::<Identity>();
+    document
+        .operation(
+            Operation::get("/v1/health", "health")
+                .summary("Each configured dependency with its status and latency; no token needed.")
+                .json_response(200, "every required dependency is up", report.clone())
+                .json_response(503, "a required dependency is down", report),
+        )
+        .operation(
+            Operation::get("/v1/whoami", "whoami")
+                .summary("The tenant, subject and scopes of the caller's token.")
+                .scope(READ_SCOPE)
+                .json_response(200, "the caller", identity),
+        );
+    document.to_json()
 }
 
 pub fn routes(probes: Vec<Arc<dyn Probe>>, verifier: Arc<Verifier>) -> Router {
@@ -117,24 +140,27 @@ pub fn routes(probes: Vec<Arc<dyn Probe>>, verifier: Arc<Verifier>) -> Router {
     health.merge(whoami)
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct HealthReport {
     /// `ok`, `degraded` (an optional dependency is down) or `down`.
+    #[schemars(extend("enum" = ["ok", "degraded", "down"]))]
     pub status: &'static str,
     pub version: &'static str,
     pub checks: Vec<CheckReport>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct CheckReport {
     pub name: String,
     pub kind: String,
     pub required: bool,
     /// `up` or `down`.
+    #[schemars(extend("enum" = ["up", "down"]))]
     pub status: &'static str,
     pub latency_ms: f64,
     /// Why it is down, as a class only: `timeout`, `unavailable` or `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["timeout", "unavailable", "error"]))]
     pub error: Option<&'static str>,
 }
 

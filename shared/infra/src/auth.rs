@@ -31,7 +31,7 @@ use crate::config::{JwtConfig, JwtKey};
 pub const LEEWAY: Duration = Duration::from_secs(30);
 
 /// Who is calling: the verified content of a token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Identity {
     pub tenant: String,
     pub subject: String,
