@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local cloud and the tests need, idempotently: the
 # LocalStack and schemathesis venvs (from PyPI), s3s-fs (from crates.io) and
-# Chromium (from Debian, for the report's headless screenshot test). Safe to run again; does
-# nothing when everything is already there.
+# Chromium (from Debian, for the report's headless screenshot test). Safe to
+# run again; does nothing when everything is already there.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_localstack() {

@@ -20,6 +20,11 @@ S3S_FS_VERSION="0.14.1"
 PINS_HASH="$(printf '%s\n' "${LOCALSTACK_PIP_PINS[@]}" | sha256sum | cut -c1-12)"
 LOCALSTACK_VENV="${HIVE_LOCALSTACK_VENV:-$HOME/.cache/hive/localstack-venv-$PINS_HASH}"
 
+# schemathesis, for the HTTP contract check (checks.d/schemathesis.sh), in its
+# own venv beside LocalStack's; any Python 3.9 or newer will do.
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_VENV="${HIVE_SCHEMATHESIS_VENV:-$HOME/.cache/hive/schemathesis-venv-$SCHEMATHESIS_VERSION}"
+
 LOCALSTACK_HOST=127.0.0.1
 LOCALSTACK_PORT=4566
 S3S_PORT=9000
@@ -59,6 +64,20 @@ find_python313() {
   if command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
     command -v python3.13; return 0
   fi
+  return 1
+}
+
+# Finds a Python 3.9 or newer, newest first: pyenv's installs, then PATH.
+find_python39() {
+  local candidate
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[0-9]*/bin/python3 /root/.pyenv/versions/3.1[0-9]*/bin/python3; do
+    if [[ -x "$candidate" ]]; then echo "$candidate"; fi
+  done | sort -t/ -k1,1 -V -r | head -1 | grep . && return 0
+  for candidate in python3.13 python3.12 python3.11 python3.10 python3.9 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
   return 1
 }
 

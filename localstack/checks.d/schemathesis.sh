@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The HTTP contract: runs schemathesis, with every check and its stateful
+# phase, against GET /v1/openapi.json of a fresh `hive serve` (embedded
+# ports, a temporary data directory, a free port) with a token that has every
+# scope, and stops the server. Exits non-zero on any failure. schemathesis
+# comes from the venv localstack/install.sh makes.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+# Test cases per operation and phase; the run takes about a minute on two cores.
+MAX_EXAMPLES="${HIVE_SCHEMATHESIS_MAX_EXAMPLES:-40}"
+SEED="${HIVE_SCHEMATHESIS_SEED:-1}"
+SCOPES="studies:read,studies:write,events:read,hive:read"
+CONFIG="$REPO_ROOT/localstack/checks.d/schemathesis.toml"
+
+log() { printf '[schemathesis] %s\n' "$*" >&2; }
+fail() { printf '[schemathesis] FAILED: %s\n' "$*" >&2; exit 1; }
+
+[[ -x "$SCHEMATHESIS_VENV/bin/schemathesis" && -f "$SCHEMATHESIS_VENV/.complete" ]] \
+  || fail "schemathesis $SCHEMATHESIS_VERSION is not installed at $SCHEMATHESIS_VENV; run localstack/install.sh"
+
+log "building hive"
+cargo build --quiet -p hive --manifest-path "$REPO_ROOT/Cargo.toml" || fail "cargo build -p hive failed"
+hive="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/hive"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/hive-schemathesis.XXXXXX")"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Only the embedded ports: no HIVE_* variable from the caller reaches the server.
+unset_hive=()
+while IFS= read -r name; do unset_hive+=(-u "$name"); done < <(compgen -e | grep '^HIVE_' || true)
+# No submission rate limit: schemathesis submits faster than any tenant may,
+# and 429s would keep the stateful phase from ever reaching a study.
+run_hive() {
+  env "${unset_hive[@]}" HIVE_DATA_DIR="$work/data" HIVE_LOG_FORMAT=json HIVE_RATE_LIMIT_PER_MINUTE=0 "$hive" "$@"
+}
+
+run_hive serve --port 0 >"$work/stdout" 2>"$work/stderr" &
+server_pid=$!
+base=""
+for _ in $(seq 1 120); do
+  base="$(sed -n 's/^hive listening on \(http:[^ ]*\).*/\1/p' "$work/stdout")"
+  [[ -n "$base" ]] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; fail "hive serve exited"; }
+  sleep 0.25
+done
+[[ -n "$base" ]] || { tail -20 "$work/stderr" >&2; fail "hive serve did not start in 30 s"; }
+log "hive serve at $base"
+token="$(run_hive token --tenant t --scopes "$SCOPES")" || fail "hive token failed"
+
+started=$SECONDS
+set +e
+(cd "$work" && "$SCHEMATHESIS_VENV/bin/schemathesis" --config-file "$CONFIG" run "$base/v1/openapi.json" \
+  --checks all --phases examples,coverage,fuzzing,stateful \
+  --header "Authorization: Bearer $token" \
+  --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 --no-color)
+status=$?
+set -e
+log "schemathesis took $((SECONDS - started)) s"
+if ((status != 0)); then
+  log "the server's log: $work/stderr (last lines below)"
+  tail -5 "$work/stderr" >&2
+  fail "schemathesis found failures (exit $status); each is above, with a curl line to reproduce it"
+fi
+log "OK: 0 failures against $base/v1/openapi.json"
