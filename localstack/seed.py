@@ -16,10 +16,10 @@ LOCALSTACK_URL = os.environ["LOCALSTACK_URL"]
 S3S_URL = os.environ["S3S_URL"]
 REGION = os.environ["AWS_REGION"]
 BUCKETS = ["hive-artifacts"]
-# (queue, max receives before the dead-letter queue, visibility timeout
-# seconds), mirroring JobsQueue and its DLQ in infra/template.yaml so local
-# runs retry and dead-letter as production does.
-QUEUES = [("hive-jobs", 5, 360)]
+# No queues: `hive serve` with HIVE_BUS=sns creates the topic and one queue
+# (with its dead-letter queue) per subscription itself, as the template
+# declares them on AWS, and every test makes topics and queues of its own.
+QUEUES = []
 
 
 def client(service, endpoint, key, secret):

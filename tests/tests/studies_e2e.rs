@@ -1,8 +1,10 @@
-//! The studies slice against the real services: PostgreSQL, SQS and S3 in
-//! LocalStack, and S3 on s3s-fs. The API runs in process (its router, as
-//! on Lambda); the worker drains the SQS queue exactly as the local runner
-//! and the Lambda edge do (ack on success, release on failure, so the
-//! queue's redrive policy decides what reaches the dead-letter queue).
+//! The studies slice against the real services: PostgreSQL, SNS, SQS and
+//! S3 in LocalStack, and S3 on s3s-fs. The API runs in process (its router,
+//! as on Lambda); events go through the outbox to an SNS topic of the
+//! test's own, and the worker drains its subscription's SQS queue exactly
+//! as the local runner and the Lambda edge do (ack on success, release on
+//! failure, so the queue's redrive policy decides what reaches the
+//! dead-letter queue).
 //!
 //! Services come from `HIVE_TEST_*` (see TEAM.md); an unreachable one fails
 //! the test with its name.
@@ -11,12 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecosystemiser::testkit::{Client, drain, tiny_system, tradeoff_system};
-use ecosystemiser::{Settings, Studies, StudyRepo, keys};
+use ecosystemiser::{Settings, Studies, StudyRepo, WORKER, keys};
 use infra::aws::{AwsSettings, StaticCredentials};
+use infra::bus::{Bus, SnsBus, SnsSettings};
 use infra::config::JwtConfig;
 use infra::db::{Database, PostgresDatabase, PostgresSettings};
+use infra::events::Outbox;
 use infra::objects::{ObjectStore, S3Store};
-use infra::queue::{Queue, SqsQueue};
+use infra::queue::Queue;
 use serde_json::json;
 
 const EXPECTED_OBJECTIVE: f64 = -69.679692;
@@ -43,8 +47,17 @@ fn aws(endpoint: &str, key: &str, secret: &str) -> AwsSettings {
     }
 }
 
-async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&infra::aws::sdk_config(&aws(endpoint, "test", "test")).await)
+/// An SNS topic of the test's own; its subscriptions dead-letter after 2 receives.
+async fn sns_bus(endpoint: &str) -> SnsBus {
+    let sdk = infra::aws::sdk_config(&aws(endpoint, "test", "test")).await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let prefix = unique("studies");
+    let topic = SnsBus::create_topic(&sns, &format!("{prefix}-events"))
+        .await
+        .unwrap_or_else(|error| panic!("LocalStack SNS at {endpoint} (HIVE_TEST_LOCALSTACK_URL) is unreachable: {error}"));
+    let settings =
+        SnsSettings { topic_arn: topic, queue_prefix: prefix, visibility_timeout: Duration::from_secs(30), max_receives: 2 };
+    SnsBus::new(sns, aws_sdk_sqs::Client::new(&sdk), settings)
 }
 
 /// A bucket of the test's own, not yet created.
@@ -53,13 +66,14 @@ async fn s3_store(endpoint: &str, key: &str, secret: &str) -> S3Store {
     S3Store::new(infra::objects::s3_client(&sdk), &unique("studies"))
 }
 
-/// The app on PostgreSQL (a schema of its own), an SQS queue of its own
-/// with a dead-letter queue after `max_receives`, and the given store.
+/// The app on PostgreSQL (a schema of its own), an SNS topic of its own
+/// whose worker subscription dead-letters after 2 receives, and the given
+/// store.
 struct Stack {
     studies: Studies,
     client: Client,
     queue: Arc<dyn Queue>,
-    sqs: SqsQueue,
+    bus: Arc<SnsBus>,
     database: Arc<PostgresDatabase>,
     store: Arc<S3Store>,
 }
@@ -77,37 +91,27 @@ impl Stack {
         let database = Arc::new(PostgresDatabase::connect(&settings).await.unwrap_or_else(|error| {
             panic!("PostgreSQL at {postgres} (HIVE_TEST_POSTGRES_URL) is unreachable: {error}")
         }));
-        let sqs = SqsQueue::create(
-            sqs_client(&localstack).await,
-            &unique("studies"),
-            2,
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("LocalStack SQS at {localstack} (HIVE_TEST_LOCALSTACK_URL) is unreachable: {error}"));
+        let bus = Arc::new(sns_bus(&localstack).await);
+        let queue = bus.subscribe(&WORKER).await.expect("the worker's subscription");
         store.create_bucket().await.unwrap_or_else(|error| panic!("S3 on {store_name} is unreachable: {error}"));
         let store = Arc::new(store);
-        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(
-            sqs_client(&localstack).await,
-            infra::queue::SqsSettings {
-                queue_url: sqs.queue_url().to_owned(),
-                dead_letter_queue_url: Some(format!("{}-dlq", sqs.queue_url())),
-                visibility_timeout: Duration::from_secs(30),
-            },
-        ));
         let repo = StudyRepo::new(database.clone() as Arc<dyn Database>);
         repo.migrate().await.unwrap();
         repo.migrate().await.expect("migrations are idempotent");
+        let settings = Settings::standard(&infra::config::Config::from_vars(|_| None).expect("defaults"));
+        let outbox = Outbox::start(database.clone() as Arc<dyn Database>, bus.clone() as Arc<dyn Bus>, settings.outbox.clone())
+            .await
+            .unwrap();
         let studies = Studies {
             repo,
             objects: store.clone() as Arc<dyn ObjectStore>,
-            queue: queue.clone(),
+            outbox,
             cache: Arc::new(infra::cache::MemoryCache::new()),
-            settings: Settings::standard(&infra::config::Config::from_vars(|_| None).expect("defaults")),
+            settings,
         };
         let jwt = JwtConfig { key: None, issuer: "hive".into(), audience: "hive-api".into() };
         let client = Client::new(studies.clone(), &jwt);
-        Stack { studies, client, queue, sqs, database, store }
+        Stack { studies, client, queue, bus, database, store }
     }
 
     async fn drain(&self) -> usize {
@@ -143,7 +147,7 @@ impl Stack {
 
     async fn stop(self) {
         self.database.drop_schema().await.unwrap();
-        self.sqs.delete().await.unwrap();
+        self.bus.delete().await.unwrap();
         for object in self.store.list("").await.unwrap() {
             self.store.delete(&object.key).await.unwrap();
         }
@@ -197,7 +201,8 @@ async fn the_reference_case_and_every_failure_mode_on_postgres_sqs_and_localstac
     // A duplicate delivery of the same job changes nothing.
     let before = stack.studies.repo.get("tenant-a", &id).await.unwrap().unwrap();
     let results_before = stack.studies.objects.get(&keys::results("tenant-a", &id)).await.unwrap();
-    stack.studies.send_jobs("tenant-a", &id, &["optimize".into()], "duplicate").await.unwrap();
+    let again = stack.studies.job_requests("tenant-a", &id, &["optimize".into()], "duplicate").unwrap();
+    stack.studies.outbox.publish_now(again, 0).await.unwrap();
     stack.drain().await;
     assert_eq!(stack.studies.repo.get("tenant-a", &id).await.unwrap().unwrap(), before);
     assert_eq!(stack.studies.objects.get(&keys::results("tenant-a", &id)).await.unwrap(), results_before);
@@ -210,9 +215,9 @@ async fn the_reference_case_and_every_failure_mode_on_postgres_sqs_and_localstac
     assert_eq!(study["status"], "failed", "{study}");
     assert!(study["error"].as_str().unwrap().contains("input is unreadable"), "{study}");
 
-    // A poison message ends in the dead-letter queue (after 2 receives).
+    // A poison message ends in the worker's dead-letter queue (after 2 receives).
     let poison = infra::queue::Message::new("study.job_requested", b"{not a job".to_vec());
-    stack.queue.send(&poison).await.unwrap();
+    stack.bus.publish(&poison).await.unwrap();
     let dead = stack.queue.dead_letters().expect("a DLQ");
     let mut found = false;
     for _ in 0..10 {

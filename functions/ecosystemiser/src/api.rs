@@ -29,12 +29,13 @@ use infra::Error;
 use infra::auth::{AuthError, Identity, Verifier};
 use infra::edge::http::rate_limit;
 use infra::edge::{ApiError, ApiJson, require_scopes};
+use infra::events::StudySubmitted;
 use infra::telemetry::RequestIds;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{self, SubmitBody, initial_jobs, validate_submission};
-use crate::repo::{Cursor, NewStudy, Study};
+use crate::repo::{Cursor, Inserted, NewStudy, Study};
 use crate::model::{Kind, StudyStatus};
 use crate::system_schema::absent_not_null;
 use crate::{READ_SCOPE, Studies, WRITE_SCOPE, keys, time};
@@ -136,26 +137,30 @@ async fn submit(
         deadline_at: studies.deadline(now),
         jobs: &jobs,
     };
-    if let Some(earlier) = studies.repo.insert(&new).await? {
-        studies.objects.delete(&keys::input(tenant, &id)).await?;
-        if earlier.request_fingerprint != fingerprint {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request",
-            ));
-        }
-        if earlier.status == model::StudyStatus::Queued {
-            // The first attempt may have died before its jobs were sent.
-            let pending = studies.repo.pending_jobs(tenant, &earlier.id).await?;
-            studies.send_jobs(tenant, &earlier.id, &pending, &ids.correlation_id).await?;
-        }
-        return Ok(accepted(&earlier.id, earlier.status.as_str()));
-    }
     let keys: Vec<String> = jobs.iter().map(|job| job.key.clone()).collect();
-    studies.send_jobs(tenant, &id, &keys, &ids.correlation_id).await?;
-    tracing::info!(study = %id, kind = new.kind.as_str(), jobs = jobs_total, "study submitted");
-    Ok(accepted(&id, "queued"))
+    let submitted =
+        StudySubmitted { study: id.clone(), kind: new.kind.as_str().to_owned(), jobs: jobs_total };
+    let mut events = vec![studies.event(tenant, &ids.correlation_id, &submitted)?];
+    events.extend(studies.job_requests(tenant, &id, &keys, &ids.correlation_id)?);
+    match studies.repo.insert(&new, events).await? {
+        Inserted::Existing(earlier) => {
+            studies.objects.delete(&keys::input(tenant, &id)).await?;
+            if earlier.request_fingerprint != fingerprint {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                ));
+            }
+            // Its jobs went into the outbox with it, so nothing needs resending.
+            Ok(accepted(&earlier.id, earlier.status.as_str()))
+        }
+        Inserted::New(staged) => {
+            studies.outbox.relay(staged, now).await;
+            tracing::info!(study = %id, kind = new.kind.as_str(), jobs = jobs_total, "study submitted");
+            Ok(accepted(&id, "queued"))
+        }
+    }
 }
 
 /// The answer to `POST /v1/studies`: the study, queued (or as the first

@@ -13,7 +13,6 @@
 //! takes the rest.
 
 use infra::Error;
-use infra::events::EventName;
 
 use crate::model::StudyStatus;
 use crate::{Studies, keys};
@@ -40,9 +39,10 @@ impl Studies {
                 self.finalize(&study.tenant, &study.id, &correlation_id).await?;
                 sweep.finalized += 1;
             } else if study.requeues == 0 {
-                if self.repo.requeued(&study.tenant, &study.id, self.deadline(now)).await? {
+                let requests = self.job_requests(&study.tenant, &study.id, &pending, &correlation_id)?;
+                if let Some(staged) = self.repo.requeued(&study.tenant, &study.id, self.deadline(now), now, requests).await? {
                     tracing::warn!(study = %study.id, jobs = pending.len(), "overdue study: pending jobs sent again");
-                    self.send_jobs(&study.tenant, &study.id, &pending, &correlation_id).await?;
+                    self.outbox.relay(staged, now).await;
                     sweep.requeued += 1;
                 }
             } else {
@@ -52,15 +52,13 @@ impl Studies {
                     pending.len(),
                     study.jobs_total
                 );
-                if self.repo.finish(&study.tenant, &study.id, StudyStatus::Failed, Some(&reason), None, now).await? {
+                let announce =
+                    self.finished_event(&study, StudyStatus::Failed, Some(reason.clone()), None, &correlation_id)?;
+                let finished =
+                    self.repo.finish(&study.tenant, &study.id, StudyStatus::Failed, Some(&reason), None, now, announce).await?;
+                if let Some(staged) = finished {
                     tracing::warn!(study = %study.id, %reason, "overdue study failed");
-                    self.publish(
-                        EventName::StudyFailed,
-                        &study.tenant,
-                        &correlation_id,
-                        serde_json::json!({"study": study.id, "kind": study.kind, "status": "failed", "error": reason}),
-                    )
-                    .await;
+                    self.outbox.relay(staged, now).await;
                     sweep.failed += 1;
                 }
             }

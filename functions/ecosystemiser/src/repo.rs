@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use infra::Error;
 use infra::db::{Database, Migration, Row, Transaction, Value};
+use infra::events::{Envelope, Inbox, Outbox, Staged};
 
 use crate::model::{JobPlan, Kind, StudyStatus};
 
@@ -152,6 +153,20 @@ impl Progress {
     }
 }
 
+/// What [`StudyRepo::insert`] did.
+pub enum Inserted {
+    /// The study, its jobs and its events are committed; relay the events.
+    New(Staged),
+    /// The tenant used the idempotency key before, for this study.
+    Existing(Study),
+}
+
+/// Which delivery applies a job, for the inbox.
+pub struct Delivered<'a> {
+    pub consumer: &'a str,
+    pub event_id: &'a str,
+}
+
 /// One page of a listing, newest first.
 pub struct Page {
     pub studies: Vec<Study>,
@@ -202,10 +217,10 @@ impl StudyRepo {
         self.db.migrate(&migrations()).await.map(|_| ())
     }
 
-    /// Inserts the study and its first jobs in one transaction. With an
-    /// idempotency key that the tenant used before, nothing is inserted and
-    /// the earlier study is returned instead.
-    pub async fn insert(&self, new: &NewStudy<'_>) -> Result<Option<Study>, Error> {
+    /// Inserts the study, its first jobs and the events announcing them in
+    /// one transaction. With an idempotency key that the tenant used
+    /// before, nothing is inserted and the earlier study is returned.
+    pub async fn insert(&self, new: &NewStudy<'_>, events: Vec<Envelope>) -> Result<Inserted, Error> {
         let mut tx = self.db.begin().await?;
         let inserted = tx
             .execute(
@@ -233,11 +248,15 @@ impl StudyRepo {
                 )
                 .await?;
             tx.rollback().await?;
-            return rows.first().map(study_from_row).transpose();
+            let earlier = rows.first().map(study_from_row).transpose()?;
+            return earlier
+                .map(Inserted::Existing)
+                .ok_or_else(|| Error::Conflict("the idempotency key's study vanished; retry".into()));
         }
         insert_jobs(&mut *tx, new.tenant, new.id, new.jobs).await?;
+        let staged = Outbox::stage(&mut *tx, events, new.now).await?;
         tx.commit().await?;
-        Ok(None)
+        Ok(Inserted::New(staged))
     }
 
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<Study>, Error> {
@@ -327,9 +346,11 @@ impl StudyRepo {
 
     /// Records a job's outcome once: only the `pending` → `done`/`failed`
     /// transition counts, so a redelivery returns `None` and changes
-    /// nothing. `fan_out` jobs are added in the same transaction (a Pareto
-    /// study's ε points), and `total` replaces the study's job count when
-    /// the plan changed (anchors that found no front).
+    /// nothing; the inbox records the delivery's event id in the same
+    /// transaction. `fan_out` jobs are added in it too (a Pareto study's ε
+    /// points), `total` replaces the study's job count when the plan
+    /// changed (anchors that found no front), and the events `announce`
+    /// makes from the new counters are staged with it.
     #[allow(clippy::too_many_arguments)] // One transaction's inputs; a struct would only rename them.
     pub async fn record_job(
         &self,
@@ -341,12 +362,18 @@ impl StudyRepo {
         total: Option<i64>,
         now: i64,
         deadline_at: i64,
-    ) -> Result<Option<Progress>, Error> {
+        delivered: &Delivered<'_>,
+        announce: impl FnOnce(Progress) -> Result<Vec<Envelope>, Error> + Send,
+    ) -> Result<Option<(Progress, Staged)>, Error> {
         let (status, result, error) = match outcome {
             JobOutcome::Done(result) => (JobStatus::Done, Value::Text(result.to_string()), Value::Null),
             JobOutcome::Failed(reason) => (JobStatus::Failed, Value::Null, Value::Text(reason.clone())),
         };
         let mut tx = self.db.begin().await?;
+        if !Inbox::claim(&mut *tx, delivered.consumer, delivered.event_id, now).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let changed = tx
             .execute(
                 "UPDATE study_jobs SET status = $4, result = $5, error = $6, finished_at = $7 \
@@ -384,12 +411,15 @@ impl StudyRepo {
             return Ok(None);
         };
         let progress = Progress { done: row.int("jobs_done")?, failed: row.int("jobs_failed")?, total: row.int("jobs_total")? };
+        let staged = Outbox::stage(&mut *tx, announce(progress)?, now).await?;
         tx.commit().await?;
-        Ok(Some(progress))
+        Ok(Some((progress, staged)))
     }
 
-    /// Moves a study to its final status; `false` when it already had one
-    /// (or is gone), so exactly one caller announces the end.
+    /// Moves a study to its final status and stages the event announcing
+    /// it, in one transaction; `None` when it already had one (or is gone),
+    /// so exactly one caller announces the end.
+    #[allow(clippy::too_many_arguments)] // One transaction's inputs.
     pub async fn finish(
         &self,
         tenant: &str,
@@ -398,9 +428,10 @@ impl StudyRepo {
         error: Option<&str>,
         objective: Option<f64>,
         now: i64,
-    ) -> Result<bool, Error> {
-        let changed = self
-            .db
+        announce: Envelope,
+    ) -> Result<Option<Staged>, Error> {
+        let mut tx = self.db.begin().await?;
+        let changed = tx
             .execute(
                 "UPDATE studies SET status = $3, error = $4, objective = $5, finished_at = $6, \
                  started_at = COALESCE(started_at, $6) \
@@ -417,7 +448,13 @@ impl StudyRepo {
                 ],
             )
             .await?;
-        Ok(changed == 1)
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let staged = Outbox::stage(&mut *tx, vec![announce], now).await?;
+        tx.commit().await?;
+        Ok(Some(staged))
     }
 
     /// Deletes the study and its jobs; `false` if the tenant has no such study.
@@ -449,11 +486,18 @@ impl StudyRepo {
         rows.iter().map(study_from_row).collect()
     }
 
-    /// Counts a requeue and moves the deadline; `false` if the study moved on
-    /// meanwhile.
-    pub async fn requeued(&self, tenant: &str, id: &str, deadline_at: i64) -> Result<bool, Error> {
-        let changed = self
-            .db
+    /// Counts a requeue, moves the deadline and stages the jobs' requests
+    /// again, in one transaction; `None` if the study moved on meanwhile.
+    pub async fn requeued(
+        &self,
+        tenant: &str,
+        id: &str,
+        deadline_at: i64,
+        now: i64,
+        requests: Vec<Envelope>,
+    ) -> Result<Option<Staged>, Error> {
+        let mut tx = self.db.begin().await?;
+        let changed = tx
             .execute(
                 "UPDATE studies SET requeues = requeues + 1, deadline_at = $3 \
                  WHERE tenant = $1 AND id = $2 AND status IN ($4, $5)",
@@ -466,7 +510,13 @@ impl StudyRepo {
                 ],
             )
             .await?;
-        Ok(changed == 1)
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let staged = Outbox::stage(&mut *tx, requests, now).await?;
+        tx.commit().await?;
+        Ok(Some(staged))
     }
 
     /// Pending job keys of a study.

@@ -14,7 +14,7 @@ use infra::edge::{Message, platform_router};
 use infra::queue::Queue;
 use tower::ServiceExt;
 
-use crate::{JOBS_QUEUE, Studies, api};
+use crate::{Studies, WORKER, api};
 
 /// The HS256 secret test tokens are signed with.
 pub const SECRET: &str = "studies-test-secret-studies-test-secret";
@@ -103,7 +103,7 @@ pub async fn drain(studies: &Studies, queue: &Arc<dyn Queue>, quiet: Duration) -
         }
         for delivery in deliveries {
             handled += 1;
-            let message = Message::from_delivery(JOBS_QUEUE, &delivery);
+            let message = Message::from_delivery(WORKER.name, &delivery);
             match studies.handle_message(message).await {
                 Ok(()) => queue.ack(&delivery).await.expect("ack"),
                 Err(error) => {

@@ -14,9 +14,12 @@
 //!   system is not a failure at all but a result.
 //!
 //! A job counts once: [`StudyRepo::record_job`] moves its row from pending
-//! in one transaction with the study's counter, so a redelivery finds it
-//! done and only repairs what a crash may have left unfinished (fan-out
-//! messages not sent, a complete study not aggregated).
+//! in one transaction with the study's counter, the inbox entry for the
+//! delivery's event id and the events it announces (its completion and any
+//! fan-out), so a redelivery finds it done and only repairs what a crash
+//! may have left unfinished (a complete study not aggregated). Events
+//! reach the bus through the outbox, so none is lost between the commit and
+//! the publish.
 //!
 //! [`StudyRepo::record_job`]: crate::repo::StudyRepo::record_job
 
@@ -27,21 +30,17 @@ use ecosystemiser_engine::uncertainty::{self, SampleResult};
 use ecosystemiser_engine::{System, optimize, report};
 use infra::Error;
 use infra::edge::Message;
-use infra::events::EventName;
-use serde::{Deserialize, Serialize};
+use infra::events::{
+    Envelope, EventName, JobStatus as EventJobStatus, StudyCompleted, StudyFailed, StudyFinished, StudyJobCompleted,
+    StudyJobRequested, StudyProgress,
+};
 
 use crate::model::{ANCHORS_JOB, JobPlan, Kind, OPTIMIZE_JOB, StudyInput, StudyOptions, StudyStatus, point_job};
-use crate::repo::{Job, JobOutcome, JobStatus, Study};
-use crate::{Studies, keys, time};
+use crate::repo::{Delivered, Job, JobOutcome, JobStatus, Study};
+use crate::{Studies, WORKER, keys, time};
 
-/// The body of a `study.job_requested` message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobRequest {
-    pub tenant: String,
-    pub study: String,
-    pub job: String,
-}
+/// The payload of a `study.job_requested` event.
+pub type JobRequest = StudyJobRequested;
 
 /// A solved job, before it is recorded.
 struct Solved {
@@ -59,23 +58,25 @@ impl Solved {
 }
 
 impl Studies {
-    /// The queue handler: routes a message to its job.
+    /// The queue handler: a `study.job_requested` envelope is one job. A
+    /// body that is not an envelope of a known type and version is
+    /// `Invalid`, so it is dead-lettered with the reason logged.
     pub async fn handle_message(&self, message: Message) -> Result<(), Error> {
-        match message.event() {
-            None => return Err(Error::invalid("message", "no event attribute: not a Hive message")),
-            Some(Err(error)) => return Err(error),
-            Some(Ok(EventName::StudyJobRequested)) => {}
-            Some(Ok(other)) => {
+        let envelope = message.envelope()?;
+        match envelope.name()? {
+            EventName::StudyJobRequested => {}
+            other => {
                 tracing::debug!(event = %other, "not a job; ignored");
                 return Ok(());
             }
         }
-        let request: JobRequest = message.json()?;
-        self.run_job(&request, &message.correlation_id).await
+        let request: JobRequest = envelope.decode()?;
+        self.run_job(&request, &envelope).await
     }
 
     /// Runs one job and records it, once.
-    pub async fn run_job(&self, request: &JobRequest, correlation_id: &str) -> Result<(), Error> {
+    pub async fn run_job(&self, request: &JobRequest, envelope: &Envelope) -> Result<(), Error> {
+        let correlation_id = envelope.correlationid.as_str();
         let JobRequest { tenant, study: id, job: key } = request;
         let Some(study) = self.repo.get(tenant, id).await? else {
             tracing::info!(study = %id, "job for a study that no longer exists; dropped");
@@ -108,73 +109,59 @@ impl Studies {
             self.objects.put(&keys::job(tenant, id, key), full, "application/json").await?;
         }
         let now = time::now_ms();
-        let progress = self
+        let fan_out: Vec<String> = solved.fan_out.iter().map(|job| job.key.clone()).collect();
+        let (status, error) = match &solved.outcome {
+            JobOutcome::Done(_) => (EventJobStatus::Done, None),
+            JobOutcome::Failed(reason) => (EventJobStatus::Failed, Some(reason.clone())),
+        };
+        let announce = |progress: crate::repo::Progress| -> Result<Vec<Envelope>, Error> {
+            let completed = StudyJobCompleted {
+                study: id.clone(),
+                job: key.clone(),
+                status,
+                error: error.clone(),
+                progress: StudyProgress { done: progress.done, failed: progress.failed, total: progress.total },
+            };
+            let mut events = vec![self.event(tenant, correlation_id, &completed)?];
+            events.extend(self.job_requests(tenant, id, &fan_out, correlation_id)?);
+            Ok(events)
+        };
+        let delivered = Delivered { consumer: WORKER.name, event_id: &envelope.id };
+        let recorded = self
             .repo
-            .record_job(tenant, id, key, &solved.outcome, &solved.fan_out, solved.total, now, self.deadline(now))
+            .record_job(
+                tenant,
+                id,
+                key,
+                &solved.outcome,
+                &solved.fan_out,
+                solved.total,
+                now,
+                self.deadline(now),
+                &delivered,
+                announce,
+            )
             .await?;
-        let Some(progress) = progress else {
+        let Some((progress, staged)) = recorded else {
             tracing::info!(study = %id, job = %key, "job recorded concurrently by another delivery");
             return Ok(());
         };
-        let (status, error) = match &solved.outcome {
-            JobOutcome::Done(_) => ("done", None),
-            JobOutcome::Failed(reason) => ("failed", Some(reason.as_str())),
-        };
-        tracing::info!(study = %id, job = %key, status, done = progress.done, total = progress.total, "job recorded");
-        self.publish(
-            EventName::StudyJobCompleted,
-            tenant,
-            correlation_id,
-            serde_json::json!({
-                "study": id, "job": key, "status": status, "error": error,
-                "progress": {"done": progress.done, "failed": progress.failed, "total": progress.total},
-            }),
-        )
-        .await;
-        let fan_out: Vec<String> = solved.fan_out.iter().map(|job| job.key.clone()).collect();
-        self.send_jobs(tenant, id, &fan_out, correlation_id).await?;
+        self.outbox.relay(staged, now).await;
+        tracing::info!(study = %id, job = %key, ?status, done = progress.done, total = progress.total, "job recorded");
         if progress.is_complete() {
             self.finalize(tenant, id, correlation_id).await?;
         }
         Ok(())
     }
 
-    /// After a redelivery of a recorded job: re-sends the ε points of
-    /// recorded anchors still pending (their first send may have been lost)
-    /// and aggregates a complete study that is not final yet.
-    async fn repair(&self, study: &Study, job: &Job, correlation_id: &str) -> Result<(), Error> {
-        if job.key == ANCHORS_JOB {
-            let pending = self.repo.pending_jobs(&study.tenant, &study.id).await?;
-            self.send_jobs(&study.tenant, &study.id, &pending, correlation_id).await?;
-        }
+    /// After a redelivery of a recorded job: aggregates a complete study
+    /// that is not final yet (the first delivery died before it could).
+    /// Its events were committed with it, so none needs sending again.
+    async fn repair(&self, study: &Study, _job: &Job, correlation_id: &str) -> Result<(), Error> {
         if study.jobs_done + study.jobs_failed >= study.jobs_total {
             self.finalize(&study.tenant, &study.id, correlation_id).await?;
         }
         Ok(())
-    }
-
-    /// Sends one `study.job_requested` per job key.
-    pub async fn send_jobs(&self, tenant: &str, study: &str, jobs: &[String], correlation_id: &str) -> Result<(), Error> {
-        for job in jobs {
-            let request = JobRequest { tenant: tenant.to_owned(), study: study.to_owned(), job: job.clone() };
-            let message = infra::queue::Message::json(EventName::StudyJobRequested.as_str(), &request)?
-                .with_correlation_id(correlation_id)
-                .with_tenant(tenant);
-            self.queue.send(&message).await?;
-        }
-        Ok(())
-    }
-
-    /// Announces an event. The study's row is the record; a lost event is
-    /// logged, not retried, so that a flaky bus cannot redo a job.
-    pub(crate) async fn publish(&self, event: EventName, tenant: &str, correlation_id: &str, body: serde_json::Value) {
-        let sent = match infra::queue::Message::json(event.as_str(), &body) {
-            Ok(message) => self.queue.send(&message.with_correlation_id(correlation_id).with_tenant(tenant)).await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = sent {
-            tracing::warn!(%error, %event, "event not published");
-        }
     }
 
     /// The stored input: `Ok(Err(reason))` when it is missing or unreadable
@@ -216,18 +203,36 @@ impl Studies {
                 },
             }
         };
-        if self.repo.finish(tenant, id, status, error.as_deref(), objective, time::now_ms()).await? {
-            let event = if status == StudyStatus::Failed { EventName::StudyFailed } else { EventName::StudyCompleted };
+        let announce = self.finished_event(&study, status, error.clone(), objective, correlation_id)?;
+        let now = time::now_ms();
+        if let Some(staged) = self.repo.finish(tenant, id, status, error.as_deref(), objective, now, announce).await? {
             tracing::info!(study = %id, status = status.as_str(), error = error.as_deref(), "study finished");
-            self.publish(
-                event,
-                tenant,
-                correlation_id,
-                serde_json::json!({"study": id, "kind": study.kind, "status": status, "error": error, "objective": objective}),
-            )
-            .await;
+            self.outbox.relay(staged, now).await;
         }
         Ok(())
+    }
+
+    /// `study.completed` (succeeded or infeasible) or `study.failed`.
+    pub(crate) fn finished_event(
+        &self,
+        study: &Study,
+        status: StudyStatus,
+        error: Option<String>,
+        objective: Option<f64>,
+        correlation_id: &str,
+    ) -> Result<Envelope, Error> {
+        let finished = StudyFinished {
+            study: study.id.clone(),
+            kind: study.kind.as_str().to_owned(),
+            status: status.as_str().to_owned(),
+            error,
+            objective,
+        };
+        if status == StudyStatus::Failed {
+            self.event(&study.tenant, correlation_id, &StudyFailed(finished))
+        } else {
+            self.event(&study.tenant, correlation_id, &StudyCompleted(finished))
+        }
     }
 
     /// Builds and stores the results document (and report, and for an

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecosystemiser::testkit::{Client, drain, tiny_system, tradeoff_system};
-use ecosystemiser::{Settings, Studies, api, openapi};
+use ecosystemiser::{SOURCE, Settings, Studies, WORKER, api, openapi};
+use infra::bus::Subscription;
 use infra::config::Config;
 use infra::edge::Adapters;
+use infra::events::{Envelope, EventName, StudyCompleted};
 use infra::queue::Queue;
 use serde_json::json;
 
@@ -16,8 +18,12 @@ struct App {
     _dir: tempfile::TempDir,
     studies: Studies,
     queue: Arc<dyn Queue>,
+    /// A second subscriber, to everything the app announces at the end.
+    audit: Arc<dyn Queue>,
     client: Client,
 }
+
+const AUDIT: Subscription = Subscription { name: "audit", events: &[EventName::StudyCompleted, EventName::StudyFailed] };
 
 async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
@@ -26,7 +32,9 @@ async fn app() -> App {
     let adapters = Adapters::connect(&config).await.unwrap();
     let studies = Studies::start(&adapters, Settings::standard(&config)).await.unwrap();
     let client = Client::new(studies.clone(), &config.jwt);
-    App { _dir: dir, queue: adapters.queue.adapter.clone(), studies, client }
+    let queue = adapters.bus.adapter.subscribe(&WORKER).await.unwrap();
+    let audit = adapters.bus.adapter.subscribe(&AUDIT).await.unwrap();
+    App { _dir: dir, queue, audit, studies, client }
 }
 
 const QUIET: Duration = Duration::from_millis(100);
@@ -278,13 +286,16 @@ async fn redelivered_jobs_change_nothing_and_poison_is_refused() {
     let before = app.studies.repo.get("acme", &id).await.unwrap().unwrap();
 
     let job = ecosystemiser::worker::JobRequest { tenant: "acme".into(), study: id.clone(), job: "optimize".into() };
-    app.studies.run_job(&job, "again").await.unwrap();
-    app.studies.send_jobs("acme", &id, &["optimize".into()], "again").await.unwrap();
+    let again = Envelope::new(SOURCE, Some("acme"), "again", &job, 0).unwrap();
+    app.studies.run_job(&job, &again).await.unwrap();
+    app.studies.run_job(&job, &again).await.unwrap();
+    let requests = app.studies.job_requests("acme", &id, &["optimize".into()], "again").unwrap();
+    app.studies.outbox.publish_now(requests, 0).await.unwrap();
     drain(&app.studies, &app.queue, QUIET).await;
     assert_eq!(app.studies.repo.get("acme", &id).await.unwrap().unwrap(), before);
 
     let poison = infra::edge::Message::new(
-        "studies",
+        "studies-worker",
         "m-1",
         "not json",
         [(infra::edge::queue::EVENT_ATTRIBUTE.to_owned(), "study.job_requested".to_owned())].into(),
@@ -294,10 +305,35 @@ async fn redelivered_jobs_change_nothing_and_poison_is_refused() {
     // A job its study never planned is poison while the study runs, and
     // dropped once it has finished.
     let finished = ecosystemiser::worker::JobRequest { tenant: "acme".into(), study: id.clone(), job: "bogus".into() };
-    app.studies.run_job(&finished, "c").await.unwrap();
+    let envelope = Envelope::new(SOURCE, Some("acme"), "c", &finished, 0).unwrap();
+    app.studies.run_job(&finished, &envelope).await.unwrap();
     let running = app.client.send("POST", "/v1/studies", Some(&token), Some(&body)).await.json()["id"].as_str().unwrap().to_owned();
     let unplanned = ecosystemiser::worker::JobRequest { tenant: "acme".into(), study: running, job: "bogus".into() };
-    assert!(!app.studies.run_job(&unplanned, "c").await.unwrap_err().is_retryable());
+    let envelope = Envelope::new(SOURCE, Some("acme"), "c", &unplanned, 0).unwrap();
+    assert!(!app.studies.run_job(&unplanned, &envelope).await.unwrap_err().is_retryable());
+    // A job request of a version this build does not know is poison too.
+    let mut future = Envelope::new(SOURCE, Some("acme"), "c", &job, 0).unwrap();
+    future.dataversion = 9;
+    let message = infra::edge::Message::new("studies-worker", "m-2", &serde_json::to_string(&future).unwrap(), Default::default());
+    let error = app.studies.handle_message(message).await.unwrap_err();
+    assert!(error.to_string().contains("version 9"), "{error}");
+}
+
+#[tokio::test]
+async fn the_end_of_a_study_fans_out_to_every_subscriber_once() {
+    let app = app().await;
+    let token = app.client.token("acme");
+    let body = json!({"kind": "optimize", "system": tiny_system()});
+    let id = app.client.send("POST", "/v1/studies", Some(&token), Some(&body)).await.json()["id"].as_str().unwrap().to_owned();
+    drain(&app.studies, &app.queue, QUIET).await;
+    let deliveries = app.audit.receive(10, QUIET).await.unwrap();
+    assert_eq!(deliveries.len(), 1, "one study.completed for the second subscriber");
+    let envelope = Envelope::parse(&deliveries[0].message.body).unwrap();
+    let completed: StudyCompleted = envelope.decode().unwrap();
+    assert_eq!((completed.0.study.as_str(), completed.0.status.as_str()), (id.as_str(), "succeeded"));
+    assert_eq!(envelope.tenant.as_deref(), Some("acme"));
+    assert_eq!(envelope.subject, id);
+    assert_eq!(app.studies.outbox.unsent().await.unwrap(), 0, "every event was relayed");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //! The answer is 200 when every required dependency is up (`"status": "ok"`,
 //! or `"degraded"` when an optional one is down) and 503 when a required one
 //! is down. The cache is optional: without it requests are slower, not
-//! wrong. The database, the queue and the object store are required.
+//! wrong. The database, the bus and the object store are required.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// One dependency to check.
 #[async_trait]
 pub trait Probe: Send + Sync {
-    /// The dependency's role: `database`, `cache`, `queue`, `objects`.
+    /// The dependency's role: `database`, `cache`, `bus`, `objects`.
     fn name(&self) -> &str;
     /// The adapter behind it: `postgres`, `sqlite`, `redis`, …
     fn kind(&self) -> &str;
@@ -85,7 +85,7 @@ impl Probe for FnProbe {
 pub fn probes(adapters: &Adapters) -> Vec<Arc<dyn Probe>> {
     let database = adapters.database.adapter.clone();
     let cache = adapters.cache.adapter.clone();
-    let queue = adapters.queue.adapter.clone();
+    let bus = adapters.bus.adapter.clone();
     let objects = adapters.objects.adapter.clone();
     vec![
         Arc::new(FnProbe::new("database", adapters.database.kind, true, move || {
@@ -96,9 +96,9 @@ pub fn probes(adapters: &Adapters) -> Vec<Arc<dyn Probe>> {
             let cache = cache.clone();
             Box::pin(async move { cache.ping().await })
         })),
-        Arc::new(FnProbe::new("queue", adapters.queue.kind, true, move || {
-            let queue = queue.clone();
-            Box::pin(async move { queue.ping().await })
+        Arc::new(FnProbe::new("bus", adapters.bus.kind, true, move || {
+            let bus = bus.clone();
+            Box::pin(async move { bus.ping().await })
         })),
         Arc::new(FnProbe::new("objects", adapters.objects.kind, true, move || {
             let objects = objects.clone();
@@ -280,7 +280,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_dependency_times_out() {
         let hanging: Arc<dyn Probe> =
-            Arc::new(FnProbe::new("queue", "test", true, || Box::pin(std::future::pending())));
+            Arc::new(FnProbe::new("bus", "test", true, || Box::pin(std::future::pending())));
         let report = check_all(&[hanging]).await;
         assert_eq!(report.status, "down");
         assert_eq!(report.checks[0].error, Some("timeout"));

@@ -27,6 +27,7 @@ macro_rules! errln {
 
 mod energy;
 mod platform;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,8 @@ enum Command {
     Serve(platform::ServeArgs),
     /// Mints a dev token (HS256) with the configured or the local secret.
     Token(platform::TokenArgs),
+    /// The platform's events: `hive events tail [--type T]` follows them.
+    Events(tail::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,5 +67,6 @@ fn main() -> ExitCode {
         Command::Uncertainty(args) => energy::uncertainty_command(args),
         Command::Serve(args) => platform::serve(args),
         Command::Token(args) => platform::token(args),
+        Command::Events(args) => tail::events(args),
     }
 }

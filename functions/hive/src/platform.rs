@@ -26,10 +26,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use infra::auth::{self, Verifier};
 use infra::config::{Config, JwtKey};
-use infra::edge::queue::{IdempotencyStore, Message, process_message};
-use infra::edge::registry::QueueConsumer;
-use infra::edge::{Adapters, CacheIdempotencyStore, Registry, platform_router, schedule};
-use infra::queue::Queue;
+use infra::edge::queue::IdempotencyStore;
+use infra::edge::{Adapters, CacheIdempotencyStore, Registry, platform_router, runner, schedule};
 use tokio::sync::watch;
 
 #[derive(clap::Args)]
@@ -72,18 +70,23 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 pub fn token(args: TokenArgs) -> ExitCode {
     run(async move {
         let config = Config::from_env()?;
-        let secret = match &config.jwt.key {
-            Some(JwtKey::Hs256Secret(secret)) => secret.expose().as_bytes().to_vec(),
-            Some(JwtKey::Rs256PublicKeyPem(_)) => bail!(
-                "HIVE_JWT_PUBLIC_KEY is set, so tokens are RS256 and come from the identity provider; \
-                 hive token mints HS256 dev tokens (unset HIVE_JWT_PUBLIC_KEY or set HIVE_JWT_SECRET)"
-            ),
-            None => local_secret(&config.data_dir)?.into_bytes(),
-        };
-        let token = auth::mint_dev_token(&secret, &config.jwt, &args.tenant, &args.subject, &args.scopes, args.ttl)?;
+        let token = mint(&config, &args.tenant, &args.subject, &args.scopes, args.ttl)?;
         outln!("{token}");
         Ok(())
     })
+}
+
+/// A dev token (HS256) signed with the configured or the local secret.
+pub fn mint(config: &Config, tenant: &str, subject: &str, scopes: &[String], ttl: Duration) -> anyhow::Result<String> {
+    let secret = match &config.jwt.key {
+        Some(JwtKey::Hs256Secret(secret)) => secret.expose().as_bytes().to_vec(),
+        Some(JwtKey::Rs256PublicKeyPem(_)) => bail!(
+            "HIVE_JWT_PUBLIC_KEY is set, so tokens are RS256 and come from the identity provider; \
+             hive mints HS256 dev tokens only (unset HIVE_JWT_PUBLIC_KEY or set HIVE_JWT_SECRET)"
+        ),
+        None => local_secret(&config.data_dir)?.into_bytes(),
+    };
+    Ok(auth::mint_dev_token(&secret, &config.jwt, tenant, subject, scopes, ttl)?)
 }
 
 /// Every app the local platform runs; each app's start-up (migrations)
@@ -92,8 +95,10 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
     let studies = ecosystemiser::Studies::start(adapters, ecosystemiser::Settings::standard(config))
         .await
         .context("starting the studies app")?;
+    let events = events::Events::start(adapters, events::Settings::standard(config)).await.context("starting the events app")?;
     Ok(Registry::new()
         .register(health::function(health::probes(adapters), verifier.clone()))
+        .register(events::function(events, verifier.clone()))
         .register(ecosystemiser::function(studies, verifier.clone())))
 }
 
@@ -135,19 +140,25 @@ async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(schedule = %job.name, every = %job.schedule, "schedule registered");
         background.spawn(schedule::drive_locally(job.name, job.schedule, job.handler));
     }
-    let consumer_task = if consumers.is_empty() {
-        None
-    } else {
-        let store: Arc<dyn IdempotencyStore> =
-            Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
-        Some(tokio::spawn(consume_bus(adapters.queue.adapter.clone(), consumers, store, stop_rx)))
-    };
+    // Every subscription exists before the server takes a request, so no
+    // event published from then on misses a subscriber.
+    let store: Arc<dyn IdempotencyStore> =
+        Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
+    let mut consumer_tasks = tokio::task::JoinSet::new();
+    for mut consumer in consumers {
+        let name = consumer.subscription.name;
+        let queue = adapters.bus.adapter.subscribe(&consumer.subscription).await.with_context(|| format!("subscribing {name}"))?;
+        if let Some(concurrency) = config.concurrency.get(name) {
+            consumer.concurrency = *concurrency;
+        }
+        consumer_tasks.spawn(runner::consume(queue, consumer, store.clone(), stop_rx.clone()));
+    }
 
     tracing::info!(
         %address,
         database = adapters.database.kind,
         cache = adapters.cache.kind,
-        queue = adapters.queue.kind,
+        bus = adapters.bus.kind,
         objects = adapters.objects.kind,
         data_dir = %config.data_dir.display(),
         "hive serving"
@@ -160,53 +171,10 @@ async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     background.abort_all();
     let _ = stop_tx.send(true);
-    if let Some(task) = consumer_task
-        && tokio::time::timeout(DRAIN_TIMEOUT, task).await.is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, consumer_tasks.join_all()).await.is_err() {
         tracing::warn!("consumers did not finish in time; unacknowledged messages will be redelivered");
     }
     Ok(())
-}
-
-/// Feeds the bus to the consumers until told to stop. Locally one bus
-/// carries every message, so each consumer sees each message whose event it
-/// registered for (all of them if it named none). A message is acknowledged when every consumer
-/// has processed it, and released for redelivery otherwise; idempotency
-/// keys are per consumer, so a redelivery reaches only those that failed.
-async fn consume_bus(
-    queue: Arc<dyn Queue>,
-    consumers: Vec<QueueConsumer>,
-    store: Arc<dyn IdempotencyStore>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let names: Vec<&str> = consumers.iter().map(|c| c.queue.as_str()).collect();
-    tracing::info!(consumers = ?names, "consuming the bus");
-    loop {
-        let received = tokio::select! {
-            _ = stop.changed() => return,
-            received = queue.receive(10, Duration::from_secs(1)) => received,
-        };
-        let deliveries = match received {
-            Ok(deliveries) => deliveries,
-            Err(error) => {
-                tracing::warn!(%error, "bus receive failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for delivery in deliveries {
-            let mut all_done = true;
-            for consumer in consumers.iter().filter(|c| c.accepts(&delivery.message.attributes.event_type)) {
-                let mut message = Message::from_delivery(&consumer.queue, &delivery);
-                message.idempotency_key = format!("{}:{}", consumer.queue, message.idempotency_key);
-                all_done &= !process_message(message, &consumer.handler, &*store).await.is_failure();
-            }
-            let settled = if all_done { queue.ack(&delivery).await } else { queue.nack(&delivery).await };
-            if let Err(error) = settled {
-                tracing::warn!(%error, message_id = %delivery.message.id, "could not settle message; it will be redelivered");
-            }
-        }
-    }
 }
 
 async fn shutdown_signal() {
@@ -290,12 +258,6 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use infra::edge::{MemoryIdempotencyStore, message_handler};
-    use infra::queue::MemoryQueue;
-
     use super::*;
 
     #[test]
@@ -321,48 +283,5 @@ mod tests {
 
         std::fs::set_permissions(data_dir.join(SECRET_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(local_secret(&data_dir).unwrap_err().to_string().contains("readable by other users"));
-    }
-
-    #[tokio::test]
-    async fn the_bus_feeds_every_consumer_and_redelivers_to_the_one_that_failed() {
-        let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5));
-        let seen = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
-        let consumer = |name: &str, fail_first: bool| {
-            let (seen, name_owned) = (seen.clone(), name.to_owned());
-            let attempts = Arc::new(Mutex::new(0));
-            QueueConsumer {
-                events: None,
-                queue: name.to_owned(),
-                handler: message_handler(move |_message| {
-                    let (seen, name, attempts) = (seen.clone(), name_owned.clone(), attempts.clone());
-                    async move {
-                        *seen.lock().unwrap().entry(name).or_default() += 1;
-                        let mut attempts = attempts.lock().unwrap();
-                        *attempts += 1;
-                        if fail_first && *attempts == 1 {
-                            return Err(infra::Error::Unavailable { service: "db", message: "blip".into() });
-                        }
-                        Ok(())
-                    }
-                }),
-            }
-        };
-        let consumers = vec![consumer("steady", false), consumer("flaky", true)];
-        let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::new(100));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(consume_bus(queue.clone(), consumers, store, stop_rx));
-
-        queue.send(&infra::queue::Message::new("task.created", b"{}".to_vec())).await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while seen.lock().unwrap().get("flaky") != Some(&2) {
-            assert!(tokio::time::Instant::now() < deadline, "flaky consumer never retried: {:?}", seen.lock().unwrap());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Give the loop a moment to settle the second delivery, then check nothing is left.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        stop_tx.send(true).unwrap();
-        task.await.unwrap();
-        assert_eq!(seen.lock().unwrap().get("steady"), Some(&1), "steady runs once: idempotency is per consumer");
-        assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the message was acknowledged");
     }
 }

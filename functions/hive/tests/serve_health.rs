@@ -37,7 +37,7 @@ async fn health_reports_every_embedded_dependency_up() {
             )
         })
         .collect();
-    let expected = [("database", "sqlite"), ("cache", "memory"), ("queue", "memory"), ("objects", "fs")]
+    let expected = [("database", "sqlite"), ("cache", "memory"), ("bus", "memory"), ("objects", "fs")]
         .map(|(name, kind)| (name.to_owned(), kind.to_owned(), "up".to_owned()));
     assert_eq!(checks, expected);
     assert!(dir.path().join("hive.sqlite3").exists());

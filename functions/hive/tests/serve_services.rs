@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use infra::aws::{AwsSettings, StaticCredentials};
 use support::{Server, get};
@@ -15,12 +14,13 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 #[tokio::test]
-async fn health_reports_postgres_redis_sqs_and_s3_up() {
+async fn health_reports_postgres_redis_sns_and_s3_up() {
     let postgres = env_or("HIVE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
     let redis = env_or("HIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379");
     let localstack = env_or("HIVE_TEST_LOCALSTACK_URL", "http://127.0.0.1:4566");
 
-    // A queue and a bucket of this test's own in LocalStack.
+    // A topic, subscription queues and a bucket of this test's own in
+    // LocalStack: `hive serve` creates the topic and queues under the prefix.
     let aws = AwsSettings {
         region: "us-east-1".into(),
         endpoint_url: Some(localstack.clone()),
@@ -28,17 +28,8 @@ async fn health_reports_postgres_redis_sqs_and_s3_up() {
     };
     let sdk = infra::aws::sdk_config(&aws).await;
     let suffix = uuid_like();
-    let queue = infra::queue::SqsQueue::create(
-        aws_sdk_sqs::Client::new(&sdk),
-        &format!("serve-health-{suffix}"),
-        3,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap_or_else(|error| {
-        panic!("LocalStack SQS at {localstack} (HIVE_TEST_LOCALSTACK_URL) is unreachable: {error}")
-    });
     let bucket = format!("serve-health-{suffix}");
+    let prefix = format!("serve-health-{suffix}");
     let store = infra::objects::S3Store::new(infra::objects::s3_client(&sdk), &bucket);
     store.create_bucket().await.unwrap_or_else(|error| {
         panic!("LocalStack S3 at {localstack} (HIVE_TEST_LOCALSTACK_URL) is unreachable: {error}")
@@ -50,8 +41,8 @@ async fn health_reports_postgres_redis_sqs_and_s3_up() {
         &[
             ("HIVE_DATABASE_URL", &postgres),
             ("HIVE_REDIS_URL", &redis),
-            ("HIVE_QUEUE", "sqs"),
-            ("HIVE_SQS_QUEUE_URL", queue.queue_url()),
+            ("HIVE_BUS", "sns"),
+            ("HIVE_BUS_PREFIX", &prefix),
             ("HIVE_OBJECT_STORE", "s3"),
             ("HIVE_S3_BUCKET", &bucket),
             ("AWS_ENDPOINT_URL", &localstack),
@@ -67,12 +58,17 @@ async fn health_reports_postgres_redis_sqs_and_s3_up() {
         .iter()
         .map(|c| (c["kind"].as_str().unwrap(), c["status"].as_str().unwrap()))
         .collect();
-    assert_eq!(kinds, [("postgres", "up"), ("redis", "up"), ("sqs", "up"), ("s3", "up")], "{json}");
+    assert_eq!(kinds, [("postgres", "up"), ("redis", "up"), ("sns", "up"), ("s3", "up")], "{json}");
     assert_eq!(status, 200);
     assert_eq!(json["status"], "ok");
     assert!(server.stop());
 
-    queue.delete().await.unwrap();
+    // The worker's subscription exists, with its dead-letter queue.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for name in [format!("{prefix}-studies-worker"), format!("{prefix}-studies-worker-dlq")] {
+        let url = sqs.get_queue_url().queue_name(&name).send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        sqs.delete_queue().queue_url(url.queue_url().unwrap()).send().await.unwrap();
+    }
     store.delete_bucket().await.unwrap();
 }
 

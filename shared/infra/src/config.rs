@@ -10,8 +10,10 @@
 //! Tests use [`Config::from_vars`] with a closure over a map, so they never
 //! touch the process environment.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Error;
 
@@ -23,7 +25,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
-    pub queue: QueueConfig,
+    pub bus: BusConfig,
+    /// Names subscription queues (`<prefix>-<subscription>`) and the local
+    /// SNS topic (`HIVE_BUS_PREFIX`, default `hive`).
+    pub bus_prefix: String,
+    /// How long published events stay listed (`HIVE_EVENTS_RETENTION`,
+    /// default 7d).
+    pub events_retention: Duration,
+    /// Per-subscription concurrency of the local runner
+    /// (`HIVE_CONCURRENCY=studies-worker=2,…`); unlisted ones keep the
+    /// default their app declares.
+    pub concurrency: BTreeMap<String, usize>,
     pub objects: ObjectStoreConfig,
     pub aws: AwsConfig,
     pub jwt: JwtConfig,
@@ -56,13 +68,16 @@ pub enum CacheConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum QueueConfig {
-    /// `HIVE_QUEUE=memory` (the default): an in-process bus.
+pub enum BusConfig {
+    /// `HIVE_BUS=memory` (the default): an in-process bus.
     Memory,
-    Sqs {
-        queue_url: String,
-        dlq_url: Option<String>,
+    /// `HIVE_BUS=sns`: publish to the SNS topic `HIVE_SNS_TOPIC_ARN`; its
+    /// subscriptions are SQS queues. Unset, the local runner creates the
+    /// topic `<prefix>-events` (LocalStack).
+    Sns {
+        topic_arn: Option<String>,
     },
+    /// `HIVE_BUS=rabbitmq`: the topic exchange `<prefix>.events` on `HIVE_AMQP_URL`.
     RabbitMq {
         url: Secret,
     },
@@ -165,20 +180,30 @@ impl Config {
             Some(_) => return Err(invalid("HIVE_REDIS_URL", "must be a redis:// or rediss:// URL")),
         };
 
-        let queue = match var("HIVE_QUEUE").as_deref() {
-            None | Some("memory") => QueueConfig::Memory,
-            Some("sqs") => QueueConfig::Sqs {
-                queue_url: required(&var, "HIVE_SQS_QUEUE_URL", "HIVE_QUEUE=sqs")?,
-                dlq_url: var("HIVE_SQS_DLQ_URL"),
-            },
+        let bus = match var("HIVE_BUS").as_deref() {
+            None | Some("memory") => BusConfig::Memory,
+            Some("sns") => BusConfig::Sns { topic_arn: var("HIVE_SNS_TOPIC_ARN") },
             Some("rabbitmq") => {
-                let url = required(&var, "HIVE_AMQP_URL", "HIVE_QUEUE=rabbitmq")?;
+                let url = required(&var, "HIVE_AMQP_URL", "HIVE_BUS=rabbitmq")?;
                 if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
                     return Err(invalid("HIVE_AMQP_URL", "must be an amqp:// or amqps:// URL"));
                 }
-                QueueConfig::RabbitMq { url: Secret(url) }
+                BusConfig::RabbitMq { url: Secret(url) }
             }
-            Some(_) => return Err(invalid("HIVE_QUEUE", "must be one of memory, sqs, rabbitmq")),
+            Some(_) => return Err(invalid("HIVE_BUS", "must be one of memory, sns, rabbitmq")),
+        };
+        let bus_prefix = var("HIVE_BUS_PREFIX").unwrap_or_else(|| "hive".to_owned());
+        if !bus_prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(invalid("HIVE_BUS_PREFIX", "must be lowercase letters, digits and dashes"));
+        }
+        let events_retention = match var("HIVE_EVENTS_RETENTION") {
+            None => Duration::from_secs(7 * 86_400),
+            Some(text) => parse_duration(&text).ok_or_else(|| invalid("HIVE_EVENTS_RETENTION", "must be a duration like 90s, 15m, 12h or 7d"))?,
+        };
+        let concurrency = match var("HIVE_CONCURRENCY") {
+            None => BTreeMap::new(),
+            Some(text) => parse_concurrency(&text)
+                .ok_or_else(|| invalid("HIVE_CONCURRENCY", "must be a list like studies-worker=2,other=1 (each at least 1)"))?,
         };
 
         let objects = match var("HIVE_OBJECT_STORE").as_deref() {
@@ -239,7 +264,16 @@ impl Config {
                 .map_err(|_| invalid("HIVE_RATE_LIMIT_PER_MINUTE", "must be a whole number (0 turns limits off)"))?,
         };
 
-        Ok(Config { data_dir, database, cache, queue, objects, aws, jwt, log_format, rate_limit_per_minute, lambda_function_name })
+        Ok(Config {
+            data_dir,
+            database,
+            cache,
+            bus,
+            bus_prefix,
+            events_retention,
+            concurrency,
+            objects,
+            aws, jwt, log_format, rate_limit_per_minute, lambda_function_name })
     }
 
     /// Whether this process is a Lambda function rather than the local runner.
@@ -250,6 +284,33 @@ impl Config {
 
 /// Ten requests a second per tenant: far above a person, well below a runaway script.
 const DEFAULT_RATE_LIMIT_PER_MINUTE: u64 = 600;
+
+/// `90`, `90s`, `15m`, `12h`, `7d`, or `250ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(number.checked_mul(millis)?))
+}
+
+fn parse_concurrency(text: &str) -> Option<BTreeMap<String, usize>> {
+    text.split(',')
+        .map(|pair| {
+            let (name, n) = pair.trim().split_once('=')?;
+            let n: usize = n.trim().parse().ok().filter(|n| *n >= 1)?;
+            Some((name.trim().to_owned(), n))
+        })
+        .collect()
+}
 
 fn invalid(name: &str, message: &str) -> Error {
     Error::Config(format!("{name} {message}"))
@@ -285,7 +346,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./.hive"));
         assert_eq!(config.database, DatabaseConfig::Sqlite { path: PathBuf::from("./.hive/hive.sqlite3") });
         assert_eq!(config.cache, CacheConfig::InProcess);
-        assert_eq!(config.queue, QueueConfig::Memory);
+        assert_eq!(config.bus, BusConfig::Memory);
+        assert_eq!(config.bus_prefix, "hive");
+        assert_eq!(config.events_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.objects, ObjectStoreConfig::Fs { root: PathBuf::from("./.hive/objects") });
         assert_eq!(config.jwt.key, None);
         assert_eq!(config.jwt.issuer, "hive");
@@ -300,9 +363,11 @@ mod tests {
             ("HIVE_DATA_DIR", "/tmp/h"),
             ("HIVE_DATABASE_URL", "postgres://u@db/x"),
             ("HIVE_REDIS_URL", "redis://cache:6379"),
-            ("HIVE_QUEUE", "sqs"),
-            ("HIVE_SQS_QUEUE_URL", "http://ls/q"),
-            ("HIVE_SQS_DLQ_URL", "http://ls/dlq"),
+            ("HIVE_BUS", "sns"),
+            ("HIVE_SNS_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:hive-events"),
+            ("HIVE_BUS_PREFIX", "hive-staging"),
+            ("HIVE_EVENTS_RETENTION", "3d"),
+            ("HIVE_CONCURRENCY", "studies-worker=2, other=1"),
             ("HIVE_OBJECT_STORE", "s3"),
             ("HIVE_S3_BUCKET", "b"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
@@ -314,10 +379,10 @@ mod tests {
         .unwrap();
         assert_eq!(config.database, DatabaseConfig::Postgres { url: Secret::new("postgres://u@db/x") });
         assert_eq!(config.cache, CacheConfig::Redis { url: Secret::new("redis://cache:6379") });
-        assert_eq!(
-            config.queue,
-            QueueConfig::Sqs { queue_url: "http://ls/q".into(), dlq_url: Some("http://ls/dlq".into()) }
-        );
+        assert_eq!(config.bus, BusConfig::Sns { topic_arn: Some("arn:aws:sns:eu-west-1:1:hive-events".into()) });
+        assert_eq!(config.bus_prefix, "hive-staging");
+        assert_eq!(config.events_retention, Duration::from_secs(3 * 86_400));
+        assert_eq!(config.concurrency, BTreeMap::from([("studies-worker".into(), 2), ("other".into(), 1)]));
         assert_eq!(config.objects, ObjectStoreConfig::S3 { bucket: "b".into() });
         assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
         assert_eq!(config.jwt.key, Some(JwtKey::Hs256Secret(Secret::new(SECRET))));
@@ -325,9 +390,9 @@ mod tests {
     }
 
     #[test]
-    fn rabbitmq_queue() {
-        let config = config(&[("HIVE_QUEUE", "rabbitmq"), ("HIVE_AMQP_URL", "amqp://guest:guest@h/%2f")]).unwrap();
-        assert_eq!(config.queue, QueueConfig::RabbitMq { url: Secret::new("amqp://guest:guest@h/%2f") });
+    fn rabbitmq_bus() {
+        let config = config(&[("HIVE_BUS", "rabbitmq"), ("HIVE_AMQP_URL", "amqp://guest:guest@h/%2f")]).unwrap();
+        assert_eq!(config.bus, BusConfig::RabbitMq { url: Secret::new("amqp://guest:guest@h/%2f") });
     }
 
     #[test]
@@ -341,8 +406,8 @@ mod tests {
 
     #[test]
     fn empty_means_absent() {
-        let config = config(&[("HIVE_QUEUE", ""), ("HIVE_DATABASE_URL", " ")]).unwrap();
-        assert_eq!(config.queue, QueueConfig::Memory);
+        let config = config(&[("HIVE_BUS", ""), ("HIVE_DATABASE_URL", " ")]).unwrap();
+        assert_eq!(config.bus, BusConfig::Memory);
         assert!(matches!(config.database, DatabaseConfig::Sqlite { .. }));
     }
 
@@ -356,10 +421,13 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("HIVE_QUEUE", "kafka")], "HIVE_QUEUE must be one of memory, sqs, rabbitmq"),
-            (&[("HIVE_QUEUE", "sqs")], "HIVE_SQS_QUEUE_URL is required when HIVE_QUEUE=sqs"),
-            (&[("HIVE_QUEUE", "rabbitmq")], "HIVE_AMQP_URL is required when HIVE_QUEUE=rabbitmq"),
-            (&[("HIVE_QUEUE", "rabbitmq"), ("HIVE_AMQP_URL", "http://x")], "HIVE_AMQP_URL must be an amqp://"),
+            (&[("HIVE_BUS", "kafka")], "HIVE_BUS must be one of memory, sns, rabbitmq"),
+            (&[("HIVE_BUS", "rabbitmq")], "HIVE_AMQP_URL is required when HIVE_BUS=rabbitmq"),
+            (&[("HIVE_BUS", "rabbitmq"), ("HIVE_AMQP_URL", "http://x")], "HIVE_AMQP_URL must be an amqp://"),
+            (&[("HIVE_BUS_PREFIX", "Hive_X")], "HIVE_BUS_PREFIX must be lowercase"),
+            (&[("HIVE_EVENTS_RETENTION", "1w")], "HIVE_EVENTS_RETENTION must be a duration"),
+            (&[("HIVE_CONCURRENCY", "studies-worker=0")], "HIVE_CONCURRENCY must be a list"),
+            (&[("HIVE_CONCURRENCY", "studies-worker")], "HIVE_CONCURRENCY must be a list"),
             (&[("HIVE_OBJECT_STORE", "s3")], "HIVE_S3_BUCKET is required when HIVE_OBJECT_STORE=s3"),
             (&[("HIVE_OBJECT_STORE", "gcs")], "HIVE_OBJECT_STORE must be one of fs, s3"),
             (&[("HIVE_DATABASE_URL", "mysql://x")], "HIVE_DATABASE_URL must be a postgres://"),

@@ -11,6 +11,7 @@ pub mod telemetry;
 pub mod auth;
 pub mod resilience;
 pub mod events;
+pub mod bus;
 pub mod edge;
 pub mod db;
 pub mod cache;

@@ -29,6 +29,7 @@ async fn rabbitmq() -> Fixture<dyn Queue> {
         queue: unique("contract-"),
         visibility_timeout: VISIBILITY,
         max_receives: MAX_RECEIVES,
+        binding: None,
     };
     let queue = Arc::new(reachable(
         RabbitQueue::connect(settings).await,

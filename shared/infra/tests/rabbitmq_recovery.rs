@@ -48,6 +48,7 @@ async fn reconnects_after_the_broker_closes_the_connection() {
         queue: unique("recovery-"),
         visibility_timeout: Duration::from_secs(30),
         max_receives: 5,
+        binding: None,
     };
     let queue = reachable(RabbitQueue::connect(settings).await, "RabbitMQ", AMQP_URL);
     let first = Message::new("job.requested", b"{\"n\":1}".to_vec());

@@ -13,18 +13,16 @@ use std::time::Duration;
 use crate::Error;
 use crate::aws::{AwsSettings, StaticCredentials};
 use crate::cache::{Cache, MemoryCache, RedisCache, RedisSettings};
-use crate::config::{CacheConfig, Config, DatabaseConfig, ObjectStoreConfig, QueueConfig};
+use crate::bus::{Bus, MemoryBus, RabbitBus, RabbitBusSettings, SnsBus, SnsSettings};
+use crate::config::{BusConfig, CacheConfig, Config, DatabaseConfig, ObjectStoreConfig};
 use crate::db::{Database, PostgresDatabase, PostgresSettings, SqliteDatabase};
 use crate::objects::{FsStore, ObjectStore, S3Store, s3_client};
-use crate::queue::{MemoryQueue, Queue, RabbitQueue, RabbitSettings, SqsQueue, SqsSettings};
 
 /// How long a received message stays invisible before it is redelivered.
 pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Receives before a message goes to the dead-letter queue (the embedded
-/// and RabbitMQ buses; SQS takes it from the queue's redrive policy).
+/// Receives before a message goes to its subscription's dead-letter queue;
+/// the template's redrive policies say the same for AWS.
 pub const MAX_RECEIVES: u32 = 5;
-/// The RabbitMQ work queue's name (its dead letters go to `hive.dlq`).
-pub const RABBITMQ_QUEUE: &str = "hive";
 /// Region when `AWS_REGION` is unset (LocalStack's default); Lambda always sets it.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -46,7 +44,7 @@ impl<T: ?Sized> Clone for Port<T> {
 pub struct Adapters {
     pub database: Port<dyn Database>,
     pub cache: Port<dyn Cache>,
-    pub queue: Port<dyn Queue>,
+    pub bus: Port<dyn Bus>,
     pub objects: Port<dyn ObjectStore>,
 }
 
@@ -86,31 +84,39 @@ impl Adapters {
         };
 
         let needs_aws =
-            matches!(config.queue, QueueConfig::Sqs { .. }) || matches!(config.objects, ObjectStoreConfig::S3 { .. });
+            matches!(config.bus, BusConfig::Sns { .. }) || matches!(config.objects, ObjectStoreConfig::S3 { .. });
         let sdk_config = if needs_aws { Some(crate::aws::sdk_config(&aws_settings(config)).await) } else { None };
 
-        let queue: Port<dyn Queue> = match (&config.queue, &sdk_config) {
-            (QueueConfig::Memory, _) => {
-                Port { adapter: Arc::new(MemoryQueue::new(VISIBILITY_TIMEOUT, MAX_RECEIVES)), kind: "memory" }
-            }
-            (QueueConfig::Sqs { queue_url, dlq_url }, Some(sdk)) => {
-                let settings = SqsSettings {
-                    queue_url: queue_url.clone(),
-                    dead_letter_queue_url: dlq_url.clone(),
-                    visibility_timeout: VISIBILITY_TIMEOUT,
+        let bus: Port<dyn Bus> = match (&config.bus, &sdk_config) {
+            (BusConfig::Memory, _) => Port { adapter: Arc::new(MemoryBus::new(VISIBILITY_TIMEOUT, MAX_RECEIVES)), kind: "memory" },
+            (BusConfig::Sns { topic_arn }, Some(sdk)) => {
+                let sns = aws_sdk_sns::Client::new(sdk);
+                let topic_arn = match topic_arn {
+                    Some(arn) => arn.clone(),
+                    None if config.in_lambda() => {
+                        return Err(Error::Config("HIVE_SNS_TOPIC_ARN is required on Lambda when HIVE_BUS=sns".into()));
+                    }
+                    None => SnsBus::create_topic(&sns, &format!("{}-events", config.bus_prefix)).await?,
                 };
-                Port { adapter: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), settings)), kind: "sqs" }
-            }
-            (QueueConfig::RabbitMq { url }, _) => {
-                let settings = RabbitSettings {
-                    url: url.expose().to_owned(),
-                    queue: RABBITMQ_QUEUE.to_owned(),
+                let settings = SnsSettings {
+                    topic_arn,
+                    queue_prefix: config.bus_prefix.clone(),
                     visibility_timeout: VISIBILITY_TIMEOUT,
                     max_receives: MAX_RECEIVES,
                 };
-                Port { adapter: Arc::new(RabbitQueue::connect(settings).await?), kind: "rabbitmq" }
+                Port { adapter: Arc::new(SnsBus::new(sns, aws_sdk_sqs::Client::new(sdk), settings)), kind: "sns" }
             }
-            (QueueConfig::Sqs { .. }, None) => unreachable!("needs_aws covers SQS"),
+            (BusConfig::RabbitMq { url }, _) => {
+                let settings = RabbitBusSettings {
+                    url: url.expose().to_owned(),
+                    exchange: format!("{}.events", config.bus_prefix),
+                    queue_prefix: config.bus_prefix.clone(),
+                    visibility_timeout: VISIBILITY_TIMEOUT,
+                    max_receives: MAX_RECEIVES,
+                };
+                Port { adapter: Arc::new(RabbitBus::connect(settings).await?), kind: "rabbitmq" }
+            }
+            (BusConfig::Sns { .. }, None) => unreachable!("needs_aws covers SNS"),
         };
 
         let objects: Port<dyn ObjectStore> = match (&config.objects, &sdk_config) {
@@ -124,7 +130,7 @@ impl Adapters {
             (ObjectStoreConfig::S3 { .. }, None) => unreachable!("needs_aws covers S3"),
         };
 
-        Ok(Adapters { database, cache, queue, objects })
+        Ok(Adapters { database, cache, bus, objects })
     }
 }
 
@@ -158,11 +164,11 @@ mod tests {
         let data_dir_text = data_dir.to_str().unwrap().to_owned();
         let config = Config::from_vars(|name| (name == "HIVE_DATA_DIR").then(|| data_dir_text.clone())).unwrap();
         let adapters = Adapters::connect(&config).await.unwrap();
-        let kinds = [adapters.database.kind, adapters.cache.kind, adapters.queue.kind, adapters.objects.kind];
+        let kinds = [adapters.database.kind, adapters.cache.kind, adapters.bus.kind, adapters.objects.kind];
         assert_eq!(kinds, ["sqlite", "memory", "memory", "fs"]);
         adapters.database.adapter.ping().await.unwrap();
         adapters.cache.adapter.ping().await.unwrap();
-        adapters.queue.adapter.ping().await.unwrap();
+        adapters.bus.adapter.ping().await.unwrap();
         adapters.objects.adapter.ping().await.unwrap();
         assert!(data_dir.join("hive.sqlite3").exists());
         assert!(data_dir.join("objects").is_dir());

@@ -16,6 +16,7 @@ pub mod http;
 pub mod openapi;
 pub mod queue;
 pub mod registry;
+pub mod runner;
 pub mod schedule;
 
 pub use adapters::Adapters;

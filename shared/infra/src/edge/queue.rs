@@ -115,6 +115,12 @@ impl Message {
         serde_json::from_str(&self.body).map_err(|error| Error::invalid("body", error.to_string()))
     }
 
+    /// The CloudEvents envelope the body carries; anything else is
+    /// `Invalid`, so the message ends in the dead-letter queue.
+    pub fn envelope(&self) -> Result<crate::events::Envelope, Error> {
+        crate::events::Envelope::parse(self.body.as_bytes())
+    }
+
     /// The event this message announces, if it names one.
     pub fn event(&self) -> Option<Result<EventName, Error>> {
         self.attributes.get(EVENT_ATTRIBUTE).map(|name| name.parse())

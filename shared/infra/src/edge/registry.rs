@@ -8,8 +8,8 @@
 
 use axum::Router;
 
+use crate::bus::Subscription;
 use crate::edge::queue::MessageHandler;
-use crate::events::EventName;
 use crate::edge::schedule::{Schedule, ScheduledHandler};
 
 /// One app's contribution.
@@ -22,38 +22,16 @@ pub struct Function {
     pub openapi: Option<serde_json::Value>,
 }
 
-/// A queue and the handler for its messages.
+/// A subscription and the handler for its events.
 pub struct QueueConsumer {
-    pub queue: String,
+    /// The consumer's name and the events it takes. The local runner
+    /// subscribes it on the bus; on AWS the SAM template declares the same
+    /// subscription (a queue, its DLQ and an SNS filter policy), and a test
+    /// checks that the two agree.
+    pub subscription: Subscription,
     pub handler: MessageHandler,
-    /// The events this consumer handles; `None` for every message. Locally
-    /// one bus carries every message, so the runner hands a consumer only
-    /// the messages whose event attribute is listed here. On AWS the same
-    /// list becomes the SQS event source's `FilterCriteria` (see
-    /// [`QueueConsumer::filter_pattern`]), so both sides agree.
-    pub events: Option<Vec<EventName>>,
-}
-
-impl QueueConsumer {
-    /// Whether a message announcing `event_type` goes to this consumer.
-    pub fn accepts(&self, event_type: &str) -> bool {
-        match &self.events {
-            None => true,
-            Some(events) => events.iter().any(|event| event.as_str() == event_type),
-        }
-    }
-
-    /// The Lambda event-filter pattern (JSON) that selects the same
-    /// messages on SQS, for the template's `FilterCriteria`; `None` when the
-    /// consumer takes every message.
-    pub fn filter_pattern(&self) -> Option<String> {
-        let events = self.events.as_ref()?;
-        let names: Vec<&str> = events.iter().map(|event| event.as_str()).collect();
-        let pattern = serde_json::json!({
-            "messageAttributes": { crate::edge::queue::EVENT_ATTRIBUTE: { "stringValue": names } }
-        });
-        Some(pattern.to_string())
-    }
+    /// How many of its messages the local runner handles at once.
+    pub concurrency: usize,
 }
 
 /// A named schedule and the handler it runs.
@@ -80,15 +58,14 @@ impl Function {
         self
     }
 
-    /// Consumes every message of `queue` with `handler`.
-    pub fn consumer(mut self, queue: &str, handler: MessageHandler) -> Function {
-        self.consumers.push(QueueConsumer { queue: queue.to_owned(), handler, events: None });
-        self
+    /// Subscribes `handler` to the events of `subscription`, handling one
+    /// message at a time locally.
+    pub fn consumer_of(self, subscription: Subscription, handler: MessageHandler) -> Function {
+        self.consumer(QueueConsumer { subscription, handler, concurrency: 1 })
     }
 
-    /// Consumes only the messages of `queue` that announce one of `events`.
-    pub fn consumer_of(mut self, queue: &str, events: &[EventName], handler: MessageHandler) -> Function {
-        self.consumers.push(QueueConsumer { queue: queue.to_owned(), handler, events: Some(events.to_vec()) });
+    pub fn consumer(mut self, consumer: QueueConsumer) -> Function {
+        self.consumers.push(consumer);
         self
     }
 
@@ -154,12 +131,15 @@ mod tests {
     use crate::edge::http::{platform_router, test_request};
     use crate::edge::queue::message_handler;
     use crate::edge::schedule::scheduled_handler;
+    use crate::events::EventName;
+
+    const JOBS: Subscription = Subscription { name: "jobs", events: &[EventName::StudyJobRequested] };
 
     #[tokio::test]
     async fn apps_compose_into_one_router_and_lists() {
         let a = Function::new("a")
             .routes(Router::new().route("/v1/a", get(|| async { "a" })))
-            .consumer("jobs", message_handler(|_| async { Ok(()) }));
+            .consumer_of(JOBS, message_handler(|_| async { Ok(()) }));
         let b = Function::new("b").routes(Router::new().route("/v1/b", get(|| async { "b" }))).schedule(
             "tick",
             Schedule::every(Duration::from_secs(60)).unwrap(),
@@ -173,24 +153,15 @@ mod tests {
             let response = router.clone().oneshot(test_request("GET", path, None, None)).await.unwrap();
             assert_eq!(response.status(), 200, "{path}");
         }
-        assert_eq!(consumers.iter().map(|c| c.queue.as_str()).collect::<Vec<_>>(), ["jobs"]);
+        assert_eq!(consumers.iter().map(|c| c.subscription.name).collect::<Vec<_>>(), ["jobs"]);
         assert_eq!(schedules.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["tick"]);
     }
 
     #[test]
-    fn consumers_filter_by_event_and_the_sqs_pattern_says_the_same() {
-        let function = Function::new("a")
-            .consumer("all", message_handler(|_| async { Ok(()) }))
-            .consumer_of("jobs", &[EventName::StudyJobRequested], message_handler(|_| async { Ok(()) }));
-        let (all, jobs) = (&function.consumers[0], &function.consumers[1]);
-        assert!(all.accepts("study.completed") && all.accepts("anything"));
-        assert!(jobs.accepts("study.job_requested"));
-        assert!(!jobs.accepts("study.completed") && !jobs.accepts(""));
-        assert_eq!(all.filter_pattern(), None);
-        assert_eq!(
-            jobs.filter_pattern().unwrap(),
-            r#"{"messageAttributes":{"hive-event-type":{"stringValue":["study.job_requested"]}}}"#
-        );
+    fn a_subscription_filters_by_event_and_its_sns_policy_says_the_same() {
+        assert!(JOBS.accepts("study.job_requested"));
+        assert!(!JOBS.accepts("study.completed") && !JOBS.accepts(""));
+        assert_eq!(JOBS.filter_policy().to_string(), r#"{"hive-event-type":["study.job_requested"]}"#);
     }
 
     #[test]

@@ -1,26 +1,43 @@
-//! The registry of event names: every event Hive publishes or consumes is
-//! named here, once, so a typo is a compile error rather than a message
-//! nobody consumes.
+//! The registry of events: every event Hive publishes or consumes is named
+//! here, once, with a typed payload, so a typo or an unknown type in a
+//! publish call is a compile error rather than a message nobody consumes.
 //!
-//! On the wire an event name is its dotted string (`study.submitted`): the
-//! queue message attribute, the EventBridge `detail-type`, and the JSON
-//! produced by serde all use [`EventName::as_str`]. Adding an event is one
-//! variant plus one line in [`EventName::ALL`] and in `as_str`; the tests
-//! check that the three agree.
+//! - [`EventName`]: the names. On the wire a name is its dotted string
+//!   (`study.completed`): the CloudEvents `type`, the message attribute the
+//!   SNS filter policies and RabbitMQ bindings select on, and serde's form.
+//! - [`Event`]: a payload struct per name, with its version; its JSON Schema
+//!   is derived ([`schemars`]) for the AsyncAPI document.
+//! - [`envelope`]: the CloudEvents 1.0 envelope every event travels in.
+//! - [`outbox`]: publishing inside a database transaction, the relay and
+//!   the sweep; and the consumers' inbox.
+//! - [`asyncapi`]: the AsyncAPI 3.0 document, derived from this registry.
+//!
+//! Adding an event is one variant, one line in [`EventName::ALL`] and in
+//! `as_str`, one payload struct implementing [`Event`], and one arm in
+//! [`payload_schema`]; the tests check that they agree.
+
+pub mod asyncapi;
+pub mod envelope;
+pub mod outbox;
 
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
 
+pub use envelope::Envelope;
+pub use outbox::{Inbox, Outbox, OutboxSettings, Staged};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventName {
-    /// A user submitted a study; the orchestrator splits it into jobs.
+    /// A user submitted a study and its first jobs were planned.
     StudySubmitted,
-    /// One job of a study (an optimisation, a Pareto point, a sample) is
-    /// waiting for a worker.
+    /// One job of a study (an optimisation, the Pareto anchors, a Pareto
+    /// point, a sample) is waiting for a worker.
     StudyJobRequested,
     /// One job of a study finished (successfully or not).
     StudyJobCompleted,
@@ -28,21 +45,15 @@ pub enum EventName {
     StudyCompleted,
     /// A study cannot complete.
     StudyFailed,
-    TaskCreated,
-    TaskCompleted,
-    TaskFailed,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 8] = [
+    pub const ALL: [EventName; 5] = [
         EventName::StudySubmitted,
         EventName::StudyJobRequested,
         EventName::StudyJobCompleted,
         EventName::StudyCompleted,
         EventName::StudyFailed,
-        EventName::TaskCreated,
-        EventName::TaskCompleted,
-        EventName::TaskFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -52,10 +63,42 @@ impl EventName {
             EventName::StudyJobCompleted => "study.job_completed",
             EventName::StudyCompleted => "study.completed",
             EventName::StudyFailed => "study.failed",
-            EventName::TaskCreated => "task.created",
-            EventName::TaskCompleted => "task.completed",
-            EventName::TaskFailed => "task.failed",
         }
+    }
+
+    /// The payload version a publisher of this build writes, and the only
+    /// one its consumers read.
+    pub fn version(self) -> u32 {
+        match self {
+            EventName::StudySubmitted => StudySubmitted::VERSION,
+            EventName::StudyJobRequested => StudyJobRequested::VERSION,
+            EventName::StudyJobCompleted => StudyJobCompleted::VERSION,
+            EventName::StudyCompleted => StudyCompleted::VERSION,
+            EventName::StudyFailed => StudyFailed::VERSION,
+        }
+    }
+
+    /// One line on what the event means, for the AsyncAPI document.
+    pub fn summary(self) -> &'static str {
+        match self {
+            EventName::StudySubmitted => "A study was accepted and its first jobs planned.",
+            EventName::StudyJobRequested => "One job of a study waits for a worker.",
+            EventName::StudyJobCompleted => "One job of a study finished, successfully or not.",
+            EventName::StudyCompleted => "Every job of a study finished and its results are stored.",
+            EventName::StudyFailed => "A study cannot complete; `error` says why.",
+        }
+    }
+}
+
+/// The JSON Schema of an event's payload. The match is exhaustive, so a new
+/// name without a payload does not compile.
+pub fn payload_schema(name: EventName, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    match name {
+        EventName::StudySubmitted => generator.subschema_for::<StudySubmitted>(),
+        EventName::StudyJobRequested => generator.subschema_for::<StudyJobRequested>(),
+        EventName::StudyJobCompleted => generator.subschema_for::<StudyJobCompleted>(),
+        EventName::StudyCompleted => generator.subschema_for::<StudyCompleted>(),
+        EventName::StudyFailed => generator.subschema_for::<StudyFailed>(),
     }
 }
 
@@ -72,7 +115,7 @@ impl FromStr for EventName {
         EventName::ALL
             .into_iter()
             .find(|event| event.as_str() == name)
-            .ok_or_else(|| Error::invalid("event", format!("unknown event name {name:?}")))
+            .ok_or_else(|| Error::invalid("type", format!("unknown event type {name:?}")))
     }
 }
 
@@ -86,6 +129,122 @@ impl<'de> Deserialize<'de> for EventName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A typed event payload. Only these can be published, so an unknown event
+/// type cannot even be written.
+pub trait Event: Serialize + DeserializeOwned + JsonSchema + Send + Sync {
+    const NAME: EventName;
+    /// Raised when a field changes meaning or a required one is added; a
+    /// consumer dead-letters a version it does not know.
+    const VERSION: u32 = 1;
+    /// The CloudEvents `subject`: the id of the entity the event is about.
+    fn subject(&self) -> String;
+}
+
+/// How a finished job or study ended, as its events report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Done,
+    Failed,
+}
+
+/// `study.submitted`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudySubmitted {
+    pub study: String,
+    /// `optimize`, `pareto` or `uncertainty`.
+    pub kind: String,
+    /// Jobs planned so far (a Pareto study adds its ε points later).
+    pub jobs: i64,
+}
+
+/// `study.job_requested`: the work item of the studies worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyJobRequested {
+    pub tenant: String,
+    pub study: String,
+    pub job: String,
+}
+
+/// A study's counters right after a job was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyProgress {
+    pub done: i64,
+    pub failed: i64,
+    pub total: i64,
+}
+
+/// `study.job_completed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyJobCompleted {
+    pub study: String,
+    pub job: String,
+    pub status: JobStatus,
+    pub error: Option<String>,
+    pub progress: StudyProgress,
+}
+
+/// The payload of `study.completed` and `study.failed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFinished {
+    pub study: String,
+    pub kind: String,
+    /// The study's final status: `succeeded`, `infeasible` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub objective: Option<f64>,
+}
+
+/// `study.completed`: the study succeeded, or is infeasible (a result).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct StudyCompleted(pub StudyFinished);
+
+/// `study.failed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct StudyFailed(pub StudyFinished);
+
+impl Event for StudySubmitted {
+    const NAME: EventName = EventName::StudySubmitted;
+    fn subject(&self) -> String {
+        self.study.clone()
+    }
+}
+
+impl Event for StudyJobRequested {
+    const NAME: EventName = EventName::StudyJobRequested;
+    fn subject(&self) -> String {
+        self.study.clone()
+    }
+}
+
+impl Event for StudyJobCompleted {
+    const NAME: EventName = EventName::StudyJobCompleted;
+    fn subject(&self) -> String {
+        self.study.clone()
+    }
+}
+
+impl Event for StudyCompleted {
+    const NAME: EventName = EventName::StudyCompleted;
+    fn subject(&self) -> String {
+        self.0.study.clone()
+    }
+}
+
+impl Event for StudyFailed {
+    const NAME: EventName = EventName::StudyFailed;
+    fn subject(&self) -> String {
+        self.0.study.clone()
     }
 }
 
@@ -112,15 +271,27 @@ mod tests {
     fn names_are_lowercase_dotted_with_a_known_prefix() {
         for event in EventName::ALL {
             let (entity, action) = event.as_str().split_once('.').unwrap();
-            assert!(["study", "task"].contains(&entity), "{event}");
+            assert!(["study"].contains(&entity), "{event}");
             assert!(action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{event}");
         }
     }
 
     #[test]
+    fn each_payload_type_names_its_own_event() {
+        let named = [
+            StudySubmitted::NAME,
+            StudyJobRequested::NAME,
+            StudyJobCompleted::NAME,
+            StudyCompleted::NAME,
+            StudyFailed::NAME,
+        ];
+        assert_eq!(BTreeSet::from(named), BTreeSet::from(EventName::ALL));
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         assert!(
-            matches!("study.Submitted".parse::<EventName>(), Err(Error::Invalid { field, .. }) if field == "event")
+            matches!("study.Submitted".parse::<EventName>(), Err(Error::Invalid { field, .. }) if field == "type")
         );
         assert!(serde_json::from_str::<EventName>("\"nope\"").is_err());
     }

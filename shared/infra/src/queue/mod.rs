@@ -12,11 +12,11 @@
 //! at-least-once means a message can arrive twice.
 
 mod memory;
-mod rabbitmq;
-mod sqs;
+pub(crate) mod rabbitmq;
+pub(crate) mod sqs;
 
 pub use memory::MemoryQueue;
-pub use rabbitmq::{RabbitQueue, RabbitSettings};
+pub use rabbitmq::{Binding, RabbitQueue, RabbitSettings};
 pub use sqs::{SqsQueue, SqsSettings};
 
 use crate::Error;

@@ -22,10 +22,10 @@ use crate::Error;
 use async_trait::async_trait;
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +44,16 @@ pub struct RabbitSettings {
     pub queue: String,
     pub visibility_timeout: Duration,
     pub max_receives: u32,
+    /// A bus subscription: the queue is bound to this topic exchange
+    /// (declared if missing) by each routing key. `None` for a plain work
+    /// queue fed through the default exchange.
+    pub binding: Option<Binding>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub exchange: String,
+    pub routing_keys: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -242,7 +252,31 @@ async fn declare_topology(channel: &Channel, settings: &RabbitSettings) -> Resul
         .queue_declare(settings.queue.as_str().into(), durable, arguments)
         .await
         .map_err(map_error)?;
+    if let Some(binding) = &settings.binding {
+        declare_exchange(channel, &binding.exchange).await?;
+        for key in &binding.routing_keys {
+            channel
+                .queue_bind(
+                    settings.queue.as_str().into(),
+                    binding.exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(map_error)?;
+        }
+    }
     Ok(())
+}
+
+/// The bus's durable topic exchange; declaring it again is a no-op.
+pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<()> {
+    let options = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+    channel
+        .exchange_declare(exchange.into(), ExchangeKind::Topic, options, FieldTable::default())
+        .await
+        .map_err(map_error)
 }
 
 #[async_trait]
@@ -342,7 +376,7 @@ fn long_string(value: &str) -> AMQPValue {
     AMQPValue::LongString(value.into())
 }
 
-fn to_properties(message: &Message) -> BasicProperties {
+pub(crate) fn to_properties(message: &Message) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         wire::EVENT_TYPE.into(),
@@ -407,7 +441,7 @@ fn receive_count(properties: &BasicProperties, redelivered: bool) -> u32 {
     returned.map_or(if redelivered { 2 } else { 1 }, |returned| returned + 1)
 }
 
-fn map_error(error: lapin::Error) -> Error {
+pub(crate) fn map_error(error: lapin::Error) -> Error {
     // Soft errors close a channel over something the request did (a missing
     // queue, mismatched arguments) and will recur; the rest are transport.
     if error.is_amqp_soft_error() {

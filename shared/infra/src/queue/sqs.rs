@@ -45,19 +45,7 @@ impl SqsQueue {
         visibility_timeout: Duration,
     ) -> Result<Self> {
         let dlq_url = create_queue(&client, &format!("{name}-dlq"), HashMap::new()).await?;
-        let dlq_arn = client
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|error| map_sdk_error(SERVICE, error))?
-            .attributes()
-            .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or_else(|| Error::Backend {
-                service: SERVICE,
-                message: format!("no ARN for {dlq_url}"),
-            })?;
+        let dlq_arn = queue_arn(&client, &dlq_url).await?;
         let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() });
         let attributes = HashMap::from([
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
@@ -94,6 +82,34 @@ impl SqsQueue {
         &self.settings.queue_url
     }
 
+    /// The queue's ARN, which SNS subscriptions and queue policies name.
+    pub async fn arn(&self) -> Result<String> {
+        queue_arn(&self.client, &self.settings.queue_url).await
+    }
+
+    /// Lets the SNS topic `topic_arn`, and nothing else, send to the queue.
+    pub async fn allow_topic(&self, topic_arn: &str) -> Result<()> {
+        let queue_arn = self.arn().await?;
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }],
+        });
+        self.client
+            .set_queue_attributes()
+            .queue_url(&self.settings.queue_url)
+            .attributes(QueueAttributeName::Policy, policy.to_string())
+            .send()
+            .await
+            .map_err(|error| map_sdk_error(SERVICE, error))?;
+        Ok(())
+    }
+
     async fn receive_once(&self, max: usize, wait_seconds: u64) -> Result<Vec<Delivery>> {
         let output = self
             .client
@@ -109,6 +125,19 @@ impl SqsQueue {
             .map_err(|error| map_sdk_error(SERVICE, error))?;
         output.messages().iter().map(to_delivery).collect()
     }
+}
+
+async fn queue_arn(client: &Client, url: &str) -> Result<String> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|error| map_sdk_error(SERVICE, error))?
+        .attributes()
+        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| Error::Backend { service: SERVICE, message: format!("no ARN for {url}") })
 }
 
 async fn create_queue(
