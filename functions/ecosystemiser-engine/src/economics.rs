@@ -199,10 +199,11 @@ pub fn annuity_factor(r: f64, n: u32) -> f64 {
 }
 
 /// `capex / savings`, 0 without capex; `None` unless savings are positive.
+/// A negative capex (a grant above the price) counts as none.
 pub fn simple_payback(savings: f64, capex: f64) -> Option<f64> {
     if savings <= 0.0 {
         None
-    } else if capex == 0.0 {
+    } else if capex <= 0.0 {
         Some(0.0)
     } else {
         Some(capex / savings)
@@ -216,7 +217,7 @@ pub fn discounted_payback(savings: f64, capex: f64, r: f64, project_years: u32) 
     if savings <= 0.0 {
         return None;
     }
-    if capex == 0.0 {
+    if capex <= 0.0 {
         return Some(0);
     }
     let mut covered = 0.0;
@@ -236,7 +237,7 @@ pub fn discounted_payback(savings: f64, capex: f64, r: f64, project_years: u32) 
 /// strictly from 0 as `x` grows from 0, so exactly one root exists and
 /// bisection on `x` finds it to the last bit, even for a negative IRR.
 pub fn irr(savings: f64, capex: f64, project_years: u32) -> Option<f64> {
-    if savings <= 0.0 || capex == 0.0 {
+    if savings <= 0.0 || capex <= 0.0 || !capex.is_finite() {
         return None;
     }
     let present = |x: f64| {
@@ -301,6 +302,11 @@ mod tests {
         assert_eq!(discounted_payback(100.0, 250.0, 0.1, 10), Some(4));
         // A 3-year project at r = 0.1 never gets there.
         assert_eq!(discounted_payback(100.0, 250.0, 0.1, 3), None);
+        // A grant above the price is paid back before it starts.
+        assert_eq!(
+            (simple_payback(100.0, -50.0), discounted_payback(100.0, -50.0, 0.1, 3), irr(100.0, -50.0, 3)),
+            (Some(0.0), Some(0), None)
+        );
     }
 
     #[test]
