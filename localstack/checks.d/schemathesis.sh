@@ -29,7 +29,7 @@ cleanup() {
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
+  if [[ -n "${HIVE_SCHEMATHESIS_KEEP:-}" ]]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -39,7 +39,7 @@ while IFS= read -r name; do unset_hive+=(-u "$name"); done < <(compgen -e | grep
 # No submission rate limit: schemathesis submits faster than any tenant may,
 # and 429s would keep the stateful phase from ever reaching a study.
 run_hive() {
-  env "${unset_hive[@]}" HIVE_DATA_DIR="$work/data" HIVE_LOG_FORMAT=json HIVE_RATE_LIMIT_PER_MINUTE=0 "$hive" "$@"
+  env "${unset_hive[@]}" HIVE_DATA_DIR="$work/data" HIVE_EVENTS_STREAM_FOR=1s HIVE_LOG_FORMAT=json HIVE_RATE_LIMIT_PER_MINUTE=0 "$hive" "$@"
 }
 
 run_hive serve --port 0 >"$work/stdout" 2>"$work/stderr" &
