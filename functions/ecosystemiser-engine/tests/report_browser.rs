@@ -74,8 +74,15 @@ fn every_report_renders_without_console_messages() {
     let mut pages = vec![("run_with_economics", report::html(&system, &results))];
 
     let dispatch = load_example("dispatch.yaml");
-    let front = pareto(&system, 3, &Options { with_series: false, ..Options::lp() }, 2, &mut |_, _| {});
-    pages.push(("pareto_with_economics", report::pareto_html(&system, &front)));
+    // The economics case with a CO2 factor on imports, so that the front has
+    // a trade-off to draw.
+    let text = std::fs::read_to_string(example_dir().join("economics.yaml")).expect("economics.yaml");
+    let with_co2 = text.replace("    export_max_kw: 10\n", "    export_max_kw: 10\n    import_co2_kg_per_kwh: 0.4\n");
+    assert_ne!(with_co2, text, "the CO2 factor went in");
+    let co2_system = ecosystemiser_engine::parse_system(&with_co2, &Dir(example_dir())).expect("valid");
+    let front = pareto(&co2_system, 3, &Options { with_series: false, ..Options::lp() }, 2, &mut |_, _| {});
+    assert!(front.points.len() == 3 && front.points.iter().all(|p| p.economics.is_some()), "{front:?}");
+    pages.push(("pareto_with_economics", report::pareto_html(&co2_system, &front)));
     let spec = UncertaintySpec {
         parameters: vec![UncertainParameter::parse("grid.import_price=normal(1,0.1)").unwrap()],
         samples: 4,

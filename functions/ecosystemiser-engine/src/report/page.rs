@@ -76,7 +76,7 @@ pub fn page(title: &str, body: &str) -> String {
 }
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:960px;color:#222;padding:0 1em}\
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\
+section{overflow-x:auto}h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}\
 td:first-child,th:first-child{text-align:left}\
 .status{display:inline-block;padding:.1em .6em;border-radius:.3em;color:#fff;font-weight:bold}\
