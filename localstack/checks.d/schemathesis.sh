@@ -38,11 +38,11 @@ unset_hive=()
 while IFS= read -r name; do unset_hive+=(-u "$name"); done < <(compgen -e | grep '^HIVE_' || true)
 # No submission rate limit: schemathesis submits faster than any tenant may,
 # and 429s would keep the stateful phase from ever reaching a study.
-run_hive() {
-  env "${unset_hive[@]}" HIVE_DATA_DIR="$work/data" HIVE_EVENTS_STREAM_FOR=1s HIVE_LOG_FORMAT=json HIVE_RATE_LIMIT_PER_MINUTE=0 "$hive" "$@"
-}
+hive_env=(env "${unset_hive[@]}" HIVE_DATA_DIR="$work/data" HIVE_EVENTS_STREAM_FOR=1s HIVE_LOG_FORMAT=json HIVE_RATE_LIMIT_PER_MINUTE=0)
 
-run_hive serve --port 0 >"$work/stdout" 2>"$work/stderr" &
+# Started directly, not through a function (whose subshell $! would name),
+# so that the cleanup stops the server itself.
+"${hive_env[@]}" "$hive" serve --port 0 >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
 base=""
 for _ in $(seq 1 120); do
@@ -53,7 +53,7 @@ for _ in $(seq 1 120); do
 done
 [[ -n "$base" ]] || { tail -20 "$work/stderr" >&2; fail "hive serve did not start in 30 s"; }
 log "hive serve at $base"
-token="$(run_hive token --tenant t --scopes "$SCOPES")" || fail "hive token failed"
+token="$("${hive_env[@]}" "$hive" token --tenant t --scopes "$SCOPES")" || fail "hive token failed"
 
 started=$SECONDS
 set +e

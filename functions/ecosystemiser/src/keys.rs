@@ -57,14 +57,23 @@ pub fn upload(tenant: &str, upload_id: &str) -> String {
     format!("tenants/{}/uploads/{upload_id}", tenant_segment(tenant))
 }
 
-/// An upload id is one of ours (a UUID), never a path.
+/// An upload id is one of ours (a UUID in its hyphenated form, as the API
+/// hands it out and its schema says), never a path.
 pub fn is_upload_id(id: &str) -> bool {
-    uuid::Uuid::parse_str(id).is_ok()
+    id.len() == 36 && uuid::Uuid::parse_str(id).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_ids_are_hyphenated_uuids_only() {
+        assert!(is_upload_id("0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d"));
+        for other in ["0c2a7d1e3b4f4a5b8c6d7e8f9a0b1c2d", "urn:uuid:0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d", "{0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d}", "../x", ""] {
+            assert!(!is_upload_id(other), "{other}");
+        }
+    }
 
     #[test]
     fn tenants_cannot_escape_their_prefix() {

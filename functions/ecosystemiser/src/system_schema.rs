@@ -27,8 +27,8 @@ use serde_json::Value;
 pub struct System {
     #[schemars(regex(pattern = r"^[a-z0-9_-]+$"))]
     name: String,
-    /// Steps in the horizon.
-    #[schemars(range(min = 1, max = MAX_TIMESTEPS))]
+    /// Steps in the horizon: a whole number (`2.0` is one).
+    #[schemars(with = "f64", range(min = 1, max = MAX_TIMESTEPS), extend("multipleOf" = 1))]
     timesteps: u32,
     /// Hours per step; default 1.
     #[schemars(range(min = 0), extend("exclusiveMinimum" = true))]
@@ -70,8 +70,8 @@ struct Weights {
 #[schemars(transform = absent_not_null)]
 #[allow(dead_code)]
 struct Economics {
-    /// Default 20.
-    #[schemars(range(min = 1, max = MAX_PROJECT_YEARS))]
+    /// A whole number of years, default 20.
+    #[schemars(with = "Option<f64>", range(min = 1, max = MAX_PROJECT_YEARS), extend("multipleOf" = 1))]
     project_years: Option<u32>,
     baseline: Option<Baseline>,
 }
