@@ -401,3 +401,45 @@ async fn submissions_past_a_tenants_rate_limit_get_429_and_other_tenants_do_not(
     let other = client.token("other");
     assert_eq!(client.send("POST", "/v1/studies", Some(&other), Some(&body)).await.status, 202);
 }
+
+#[tokio::test]
+async fn the_server_refuses_what_its_schema_refuses_and_takes_what_it_admits() {
+    let app = app().await;
+    let token = app.client.token("acme");
+    let field = |reply: &ecosystemiser::testkit::Reply| (reply.status, reply.json()["error"]["field"].as_str().map(str::to_owned));
+
+    // Any cursor of the documented form is a position, whether or not a study is there.
+    let reply =
+        app.client.send("GET", "/v1/studies?cursor=0.00000000-0000-4000-8000-000000000000", Some(&token), None).await;
+    assert_eq!((reply.status, reply.json()["items"].clone()), (200, json!([])), "{}", reply.text());
+    for name in ["status", "limit", "cursor"] {
+        let reply = app.client.send("GET", &format!("/v1/studies?{name}="), Some(&token), None).await;
+        assert_eq!(field(&reply), (400, Some(name.to_owned())), "an empty {name}");
+    }
+
+    // Options are the kind's own, and never null.
+    let submit = |options: serde_json::Value| {
+        let (client, token) = (app.client.clone(), token.clone());
+        async move {
+            let body = json!({"kind": "pareto", "system": tiny_system(), "options": options});
+            client.send("POST", "/v1/studies", Some(&token), Some(&body)).await
+        }
+    };
+    assert_eq!(field(&submit(json!({"solver": "lp"})).await), (400, Some("options.solver".into())));
+    assert_eq!(field(&submit(json!(null)).await), (400, Some("options".into())));
+    assert_eq!(field(&submit(json!({"time_limit_s": null})).await), (400, Some("options.time_limit_s".into())));
+    assert_eq!(submit(json!({"points": 3})).await.status, 202);
+
+    // An upload is CSV text: a header row, then rows.
+    let put = |content_type: &str, body: &str| {
+        http::Request::put("/v1/uploads/0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap()
+    };
+    assert_eq!(app.client.raw(put("text/csv", "{}")).await.status, 400);
+    assert_eq!(app.client.raw(put("text/csv", "")).await.status, 400);
+    assert_eq!(app.client.raw(put("application/json", "load\n1")).await.status, 415);
+    assert_eq!(app.client.raw(put("text/csv; charset=utf-8", "load\n1\n2\n")).await.status, 201);
+}
