@@ -28,9 +28,12 @@ use infra::auth::{Identity, Verifier};
 use infra::config::Config;
 use infra::edge::schedule::Schedule;
 use infra::edge::{Adapters, ApiError, Function, ScheduledHandler, require_scopes, scheduled_handler};
+use infra::edge::openapi::{Document, Operation};
 use infra::events::outbox::Stored;
-use infra::events::{EventName, Outbox, OutboxSettings};
-use serde::Deserialize;
+use infra::events::{Envelope, EventName, Outbox, OutboxSettings};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 pub const READ_SCOPE: &str = "events:read";
 pub const EVENTS_PATH: &str = "/v1/events";
@@ -59,7 +62,7 @@ impl Settings {
         Settings {
             outbox: OutboxSettings::standard(config.events_retention),
             poll: Duration::from_millis(250),
-            stream_for: config.in_lambda().then_some(Duration::from_secs(20)),
+            stream_for: config.events_stream_for.or(config.in_lambda().then_some(Duration::from_secs(20))),
             sweep_every: Schedule::every(Duration::from_secs(60)).expect("whole minutes"),
         }
     }
@@ -82,7 +85,10 @@ impl Events {
 /// The routes, the sweep and nothing to consume.
 pub fn function(events: Events, verifier: Arc<Verifier>) -> Function {
     let every = events.settings.sweep_every;
-    Function::new("events").routes(routes(events.clone(), verifier)).schedule("events-relay", every, sweeper(events))
+    Function::new("events")
+        .routes(routes(events.clone(), verifier))
+        .openapi(openapi())
+        .schedule("events-relay", every, sweeper(events))
 }
 
 /// The scheduled outbox sweep.
@@ -92,6 +98,10 @@ pub fn sweeper(events: Events) -> ScheduledHandler {
         async move { outbox.sweep(now_ms()).await.map(|_| ()) }
     })
 }
+
+/// Every path the routes serve, all `GET`; the tests hold the OpenAPI
+/// document to it.
+pub const PATHS: [&str; 3] = [EVENTS_PATH, STREAM_PATH, ASYNCAPI_PATH];
 
 pub fn routes(events: Events, verifier: Arc<Verifier>) -> Router {
     let scoped = Router::new()
@@ -103,21 +113,87 @@ pub fn routes(events: Events, verifier: Arc<Verifier>) -> Router {
     scoped.merge(open)
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/events`. Values arrive as text and are checked
+/// by hand, so that each bad one is a 400 naming its field; the schema
+/// says what they must be.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only events after this cursor (an earlier item's `cursor`).
+    #[schemars(regex(pattern = r"^[0-9]{1,18}$"))]
     after: Option<String>,
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[schemars(with = "Option<EventName>")]
     event_type: Option<String>,
+    /// The page size.
+    #[schemars(with = "Option<u32>", range(min = 1, max = 500))]
     limit: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/events/stream`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
+    /// Start after this cursor; a `Last-Event-ID` header wins over it.
+    #[schemars(regex(pattern = r"^[0-9]{1,18}$"))]
     after: Option<String>,
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[schemars(with = "Option<EventName>")]
     event_type: Option<String>,
+}
+
+/// One page of `GET /v1/events`.
+#[derive(Serialize, JsonSchema)]
+struct Page {
+    items: Vec<Item>,
+    /// The cursor to ask for the next page with; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Item {
+    /// This event's position: pass it as `after`, or as `Last-Event-ID`.
+    cursor: String,
+    event: Envelope,
+}
+
+/// The OpenAPI document of the events routes, from the same query and
+/// response types the handlers use.
+pub fn openapi() -> serde_json::Value {
+    let mut document = Document::new("Hive events", "The tenant's recent events, as a list and as a server-sent stream.");
+    let page = document.schema::<Page>();
+    let cursor = json!({"type": "string", "pattern": "^[0-9]{1,18}$"});
+    let event_name = document.schema::<EventName>();
+    // One server-sent event: its cursor, its type, and its envelope as JSON text.
+    let stream_event = json!({
+        "type": "object",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": cursor.clone(),
+            "event": event_name,
+            "data": {"type": "string", "description": "The event's CloudEvents envelope, as JSON."},
+        },
+    });
+    let list = Operation::get(EVENTS_PATH, "listEvents")
+        .summary("The tenant's events, oldest first, after a cursor and of one type if asked.")
+        .scope(READ_SCOPE)
+        .query_of::<ListQuery>(&mut document)
+        .json_response(200, "a page of events", page)
+        .error(400, "a bad cursor, type or limit; `field` names it");
+    let stream = Operation::get(STREAM_PATH, "streamEvents")
+        .summary("The tenant's events as server-sent events: each `id` is the event's cursor, `event` its type, `data` its envelope.")
+        .scope(READ_SCOPE)
+        .query_of::<StreamQuery>(&mut document)
+        .header("Last-Event-ID", false, cursor, "Resume after this event (sent by a reconnecting EventSource).")
+        .response(200, "the stream; each event as below", "text/event-stream", stream_event)
+        .error(400, "a bad cursor or type; `field` names it");
+    let asyncapi = Operation::get(ASYNCAPI_PATH, "asyncApi")
+        .summary("The AsyncAPI 3.0 document of every event type; no token needed.")
+        .json_response(200, "the document", json!({"type": "object"}));
+    document.operation(list).operation(stream).operation(asyncapi);
+    document.to_json()
 }
 
 /// What the query says, checked: each bad value is a 400 naming its field.
@@ -171,12 +247,8 @@ async fn list(State(events): State<Events>, identity: Identity, uri: http::Uri) 
     };
     let page = events.outbox.list(&identity.tenant, filter.after, filter.event_type, limit, now_ms()).await?;
     let next_cursor = (page.len() == limit).then(|| page.last().map(|stored| stored.seq.to_string())).flatten();
-    let items: Vec<serde_json::Value> = page.iter().map(item).collect();
-    Ok(axum::Json(serde_json::json!({ "items": items, "next_cursor": next_cursor })).into_response())
-}
-
-fn item(stored: &Stored) -> serde_json::Value {
-    serde_json::json!({ "cursor": stored.seq.to_string(), "event": stored.envelope })
+    let items = page.into_iter().map(|stored| Item { cursor: stored.seq.to_string(), event: stored.envelope }).collect();
+    Ok(axum::Json(Page { items, next_cursor }).into_response())
 }
 
 async fn stream(
@@ -187,10 +259,11 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     let query: StreamQuery = query(&uri)?;
     // The header a reconnecting EventSource sends wins over the query.
+    let after = parse_cursor("after", query.after.as_deref())?;
     let resume = headers.get("last-event-id").map(|value| value.to_str().unwrap_or("-"));
     let after = match resume {
         Some(id) => parse_cursor("Last-Event-ID", Some(id))?,
-        None => parse_cursor("after", query.after.as_deref())?,
+        None => after,
     };
     let filter = Filter { after, event_type: parse_type(query.event_type.as_deref())? };
     let stream = follow(events, identity.tenant, filter);

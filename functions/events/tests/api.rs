@@ -202,3 +202,20 @@ async fn the_asyncapi_document_is_served_without_a_token() {
     assert_eq!(document["asyncapi"], "3.0.0");
     assert!(document["channels"]["study.completed"].is_object());
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let app = app().await;
+    let document = events::openapi();
+    let documented: std::collections::BTreeSet<&str> = document["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(documented, events::PATHS.into_iter().collect());
+    let token = app.token("acme", &["events:read"]);
+    for path in events::PATHS {
+        assert!(document["paths"][path]["get"].is_object(), "{path}");
+        for method in ["POST", "PUT", "DELETE"] {
+            let request = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+            let response = app.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(response.status(), 405, "{method} {path}");
+        }
+    }
+}

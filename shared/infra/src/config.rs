@@ -32,6 +32,10 @@ pub struct Config {
     /// How long published events stay listed (`HIVE_EVENTS_RETENTION`,
     /// default 7d).
     pub events_retention: Duration,
+    /// How long one event stream stays open before the client reconnects
+    /// with `Last-Event-ID` (`HIVE_EVENTS_STREAM_FOR`); `None` leaves it to
+    /// the platform (unlimited locally, 20 s on Lambda).
+    pub events_stream_for: Option<Duration>,
     /// Per-subscription concurrency of the local runner
     /// (`HIVE_CONCURRENCY=studies-worker=2,…`); unlisted ones keep the
     /// default their app declares.
@@ -200,6 +204,13 @@ impl Config {
             None => Duration::from_secs(7 * 86_400),
             Some(text) => parse_duration(&text).ok_or_else(|| invalid("HIVE_EVENTS_RETENTION", "must be a duration like 90s, 15m, 12h or 7d"))?,
         };
+        let events_stream_for = var("HIVE_EVENTS_STREAM_FOR")
+            .map(|text| {
+                parse_duration(&text)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| invalid("HIVE_EVENTS_STREAM_FOR", "must be a duration like 30s or 5m"))
+            })
+            .transpose()?;
         let concurrency = match var("HIVE_CONCURRENCY") {
             None => BTreeMap::new(),
             Some(text) => parse_concurrency(&text)
@@ -271,6 +282,7 @@ impl Config {
             bus,
             bus_prefix,
             events_retention,
+            events_stream_for,
             concurrency,
             objects,
             aws, jwt, log_format, rate_limit_per_minute, lambda_function_name })
@@ -367,6 +379,7 @@ mod tests {
             ("HIVE_SNS_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:hive-events"),
             ("HIVE_BUS_PREFIX", "hive-staging"),
             ("HIVE_EVENTS_RETENTION", "3d"),
+            ("HIVE_EVENTS_STREAM_FOR", "250ms"),
             ("HIVE_CONCURRENCY", "studies-worker=2, other=1"),
             ("HIVE_OBJECT_STORE", "s3"),
             ("HIVE_S3_BUCKET", "b"),
@@ -382,6 +395,7 @@ mod tests {
         assert_eq!(config.bus, BusConfig::Sns { topic_arn: Some("arn:aws:sns:eu-west-1:1:hive-events".into()) });
         assert_eq!(config.bus_prefix, "hive-staging");
         assert_eq!(config.events_retention, Duration::from_secs(3 * 86_400));
+        assert_eq!(config.events_stream_for, Some(Duration::from_millis(250)));
         assert_eq!(config.concurrency, BTreeMap::from([("studies-worker".into(), 2), ("other".into(), 1)]));
         assert_eq!(config.objects, ObjectStoreConfig::S3 { bucket: "b".into() });
         assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
@@ -426,6 +440,7 @@ mod tests {
             (&[("HIVE_BUS", "rabbitmq"), ("HIVE_AMQP_URL", "http://x")], "HIVE_AMQP_URL must be an amqp://"),
             (&[("HIVE_BUS_PREFIX", "Hive_X")], "HIVE_BUS_PREFIX must be lowercase"),
             (&[("HIVE_EVENTS_RETENTION", "1w")], "HIVE_EVENTS_RETENTION must be a duration"),
+            (&[("HIVE_EVENTS_STREAM_FOR", "0s")], "HIVE_EVENTS_STREAM_FOR must be a duration"),
             (&[("HIVE_CONCURRENCY", "studies-worker=0")], "HIVE_CONCURRENCY must be a list"),
             (&[("HIVE_CONCURRENCY", "studies-worker")], "HIVE_CONCURRENCY must be a list"),
             (&[("HIVE_OBJECT_STORE", "s3")], "HIVE_S3_BUCKET is required when HIVE_OBJECT_STORE=s3"),

@@ -132,6 +132,18 @@ impl<'de> Deserialize<'de> for EventName {
     }
 }
 
+/// An event type is one of the registry's names, as a string enum.
+impl JsonSchema for EventName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EventName".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = EventName::ALL.iter().map(|e| e.as_str()).collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
 /// A typed event payload. Only these can be published, so an unknown event
 /// type cannot even be written.
 pub trait Event: Serialize + DeserializeOwned + JsonSchema + Send + Sync {
