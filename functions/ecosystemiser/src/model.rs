@@ -158,6 +158,7 @@ pub struct UncertaintyOptions {
     #[schemars(range(min = 1, max = MAX_SAMPLES))]
     pub samples: usize,
     #[serde(default)]
+    #[schemars(range(max = u64::MAX))]
     pub seed: u64,
     #[serde(default)]
     #[schemars(with = "SamplingName")]
