@@ -2,8 +2,10 @@
 # The HTTP contract: runs schemathesis, with every check and its stateful
 # phase, against GET /v1/openapi.json of a fresh `hive serve` (embedded
 # ports, a temporary data directory, a free port) with a token that has every
-# scope, and stops the server. Exits non-zero on any failure. schemathesis
-# comes from the venv localstack/install.sh makes.
+# scope, and stops the server. First it checks that every example system
+# the engine ships is valid against the document's System schema. Exits
+# non-zero on any failure. schemathesis comes from the venv
+# localstack/install.sh makes.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # Test cases per operation and phase come from schemathesis.toml;
@@ -56,6 +58,25 @@ done
 [[ -n "$base" ]] || { tail -20 "$work/stderr" >&2; fail "hive serve did not start in 30 s"; }
 log "hive serve at $base"
 token="$("${hive_env[@]}" "$hive" token --tenant t --scopes "$SCOPES")" || fail "hive token failed"
+
+# The schema never refuses what the parser accepts: every example system the
+# engine ships (and the reference cases beside the repo, where present) is
+# valid against the document's System schema.
+"$SCHEMATHESIS_VENV/bin/python" - "$base/v1/openapi.json" "$REPO_ROOT/functions/ecosystemiser-engine/examples" \
+  "$REPO_ROOT/../shared/reference" <<'PY' || fail "an example system is refused by the System schema (above)"
+import glob, json, sys, urllib.request
+import jsonschema_rs, yaml
+document = json.load(urllib.request.urlopen(sys.argv[1]))
+validator = jsonschema_rs.Draft4Validator({"$ref": "#/components/schemas/System", "components": document["components"]})
+files = sorted(path for root in sys.argv[2:] for path in glob.glob(root + "/*/*.yaml"))
+refused = 0
+for path in files:
+    for error in list(validator.iter_errors(yaml.safe_load(open(path))))[:3]:
+        refused += 1
+        print(f"{path}: {'/'.join(map(str, error.instance_path))}: {error.message[:300]}", file=sys.stderr)
+print(f"[schemathesis] {len(files)} example systems checked against the System schema", file=sys.stderr)
+sys.exit(1 if refused or not files else 0)
+PY
 
 started=$SECONDS
 set +e
