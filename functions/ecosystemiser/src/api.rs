@@ -503,7 +503,10 @@ async fn create_upload(
     let expiry = studies.settings.upload_expiry;
     let (url, method, upload_headers) = if studies.settings.direct_uploads {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-        let headers = BTreeMap::from([("authorization".to_owned(), "Bearer <your token>".to_owned())]);
+        let headers = BTreeMap::from([
+            ("authorization".to_owned(), "Bearer <your token>".to_owned()),
+            ("content-type".to_owned(), CSV.to_owned()),
+        ]);
         (format!("http://{host}/v1/uploads/{id}"), "PUT".to_owned(), headers)
     } else {
         let target = studies.objects.upload_target(&keys::upload(&identity.tenant, &id), expiry).await?;

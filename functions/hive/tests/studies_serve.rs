@@ -35,7 +35,12 @@ async fn upload_submit_poll_results_and_report_on_hive_serve() {
         client.post(server.url("/v1/uploads")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let target = upload["upload"]["url"].as_str().unwrap();
     assert!(target.starts_with(&server.base), "a direct upload route: {target}");
-    let response = client.put(target).bearer_auth(&token).body(PROFILES_CSV).send().await.unwrap();
+    let mut request = client.put(target).body(PROFILES_CSV);
+    for (name, value) in upload["upload"]["headers"].as_object().unwrap() {
+        let value = value.as_str().unwrap().replace("<your token>", &token);
+        request = request.header(name.as_str(), value);
+    }
+    let response = request.send().await.unwrap();
     assert_eq!(response.status(), 201);
 
     let system = serde_json::json!({
