@@ -1,0 +1,128 @@
+//! Guardian's view of source code. Each language is parsed once, by the one
+//! module that knows the parser, and lowered into the facts every rule and
+//! metric reads ([`python::Module`], [`rust::File`]). No other module names
+//! a parser crate, so a parser can be swapped by rewriting its lowering.
+
+pub mod python;
+pub mod rust;
+
+/// Byte offsets to 1-based lines and columns.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0);
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// The 1-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> u32 {
+        (self.starts.partition_point(|&start| start <= offset)) as u32
+    }
+
+    /// The 1-based (line, column) of a byte offset; the column counts bytes.
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let line = self.line(offset);
+        let start = self.starts[line as usize - 1];
+        (line, (offset - start) as u32 + 1)
+    }
+
+    pub fn lines(&self) -> usize {
+        self.starts.len()
+    }
+}
+
+/// Source that is not UTF-8: the line of the first invalid byte.
+pub fn utf8_error_line(bytes: &[u8], error: &std::str::Utf8Error) -> u32 {
+    bytes[..error.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u32 + 1
+}
+
+/// The deepest nesting of brackets, outside nothing in particular: a cheap
+/// guard run before a parser, whose recursion a pathological file (a
+/// million opening parentheses) would otherwise exhaust. Brackets inside
+/// strings and comments count too, so the limit is generous.
+pub fn bracket_depth(text: &str) -> (usize, usize) {
+    let mut depth = 0usize;
+    let mut deepest = (0usize, 0usize);
+    for (offset, byte) in text.bytes().enumerate() {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > deepest.0 {
+                    deepest = (depth, offset);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A syntax error, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// One comment: its line and its text after the comment marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    pub line: u32,
+    pub text: String,
+    /// Whether code precedes the comment on its line.
+    pub trailing: bool,
+}
+
+/// A string literal in code (docstrings excluded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StringLiteral {
+    pub line: u32,
+    pub column: u32,
+    pub value: String,
+}
+
+/// A string literal bound to a name (`password = "…"`, `const TOKEN: &str = "…"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedString {
+    pub line: u32,
+    pub column: u32,
+    pub name: String,
+    pub value: String,
+}
+
+/// One function or method, for the metrics and the rules on signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    /// `Class.method`, `outer.inner`, or the name.
+    pub qualified_name: String,
+    pub line: u32,
+    pub end_line: u32,
+    pub column: u32,
+    /// Cyclomatic complexity (radon's definition, carried over to Rust).
+    pub complexity: u32,
+    pub public: bool,
+    pub documented: bool,
+    pub is_async: bool,
+    /// A method of a class (Python) or an associated function (Rust).
+    pub method: bool,
+    /// Defined inside another function.
+    pub nested: bool,
+    /// Parameters without a type annotation (Python; `self`/`cls` excluded).
+    pub unannotated_parameters: Vec<String>,
+    /// Whether the return type is annotated (Python).
+    pub returns_annotated: bool,
+    /// Inside `#[cfg(test)]` or a `#[test]` function (Rust).
+    pub in_test: bool,
+}
+
+/// The last byte offset at which a syntax tree may still be this deep.
+pub const MAX_BRACKET_DEPTH: usize = 200;
