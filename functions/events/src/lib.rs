@@ -63,7 +63,7 @@ impl Settings {
             outbox: OutboxSettings::standard(config.events_retention),
             poll: Duration::from_millis(250),
             stream_for: config.events_stream_for.or(config.in_lambda().then_some(Duration::from_secs(20))),
-            sweep_every: Schedule::every(Duration::from_secs(60)).expect("whole minutes"),
+            sweep_every: Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_secs(2)),
         }
     }
 }

@@ -96,10 +96,18 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
         .await
         .context("starting the studies app")?;
     let events = events::Events::start(adapters, events::Settings::standard(config)).await.context("starting the events app")?;
+    let tasks = orchestrator::Orchestrator::start(
+        adapters,
+        orchestrator::Settings::from_env()?,
+        infra::events::OutboxSettings::standard(config.events_retention),
+    )
+    .await
+    .context("starting the orchestrator")?;
     Ok(Registry::new()
         .register(health::function(health::probes(adapters), verifier.clone()))
         .register(events::function(events, verifier.clone()))
-        .register(ecosystemiser::function(studies, verifier.clone())))
+        .register(ecosystemiser::function(studies, verifier.clone()))
+        .register(orchestrator::function(tasks, verifier.clone())))
 }
 
 fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {

@@ -23,6 +23,9 @@ use crate::telemetry;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
     every: Duration,
+    /// A shorter period for the local runner, where a timer is free and a
+    /// person is waiting; EventBridge cannot go below a minute.
+    locally: Option<Duration>,
 }
 
 impl Schedule {
@@ -30,11 +33,21 @@ impl Schedule {
         if period < Duration::from_secs(60) || !period.as_secs().is_multiple_of(60) {
             return Err(Error::invalid("schedule", "EventBridge rates are whole minutes, at least one"));
         }
-        Ok(Schedule { every: period })
+        Ok(Schedule { every: period, locally: None })
+    }
+
+    /// The same schedule, run every `period` by `hive serve`.
+    pub fn locally_every(self, period: Duration) -> Schedule {
+        Schedule { locally: Some(period.max(Duration::from_millis(100))), ..self }
     }
 
     pub fn period(&self) -> Duration {
         self.every
+    }
+
+    /// The period the local runner uses.
+    pub fn local_period(&self) -> Duration {
+        self.locally.unwrap_or(self.every)
     }
 
     /// The EventBridge expression, e.g. `rate(5 minutes)`.
@@ -153,7 +166,8 @@ pub async fn run_scheduled_lambda(handler: ScheduledHandler) -> Result<(), lambd
 /// period; a run that overruns delays the next rather than overlapping it.
 /// Runs until the task is dropped or aborted.
 pub async fn drive_locally(name: String, schedule: Schedule, handler: ScheduledHandler) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + schedule.period(), schedule.period());
+    let period = schedule.local_period();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

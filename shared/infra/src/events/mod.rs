@@ -45,15 +45,42 @@ pub enum EventName {
     StudyCompleted,
     /// A study cannot complete.
     StudyFailed,
+    TaskCreated,
+    TaskQueued,
+    TaskAssigned,
+    TaskStarted,
+    TaskReviewRequested,
+    TaskApproved,
+    TaskReworkRequested,
+    TaskEscalated,
+    TaskRejected,
+    TaskCompleted,
+    TaskFailed,
+    TaskCancelled,
+    /// The Reviewer's decision on a task's submission.
+    ReviewCompleted,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 5] = [
+    pub const ALL: [EventName; 18] = [
         EventName::StudySubmitted,
         EventName::StudyJobRequested,
         EventName::StudyJobCompleted,
         EventName::StudyCompleted,
         EventName::StudyFailed,
+        EventName::TaskCreated,
+        EventName::TaskQueued,
+        EventName::TaskAssigned,
+        EventName::TaskStarted,
+        EventName::TaskReviewRequested,
+        EventName::TaskApproved,
+        EventName::TaskReworkRequested,
+        EventName::TaskEscalated,
+        EventName::TaskRejected,
+        EventName::TaskCompleted,
+        EventName::TaskFailed,
+        EventName::TaskCancelled,
+        EventName::ReviewCompleted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -63,6 +90,19 @@ impl EventName {
             EventName::StudyJobCompleted => "study.job_completed",
             EventName::StudyCompleted => "study.completed",
             EventName::StudyFailed => "study.failed",
+            EventName::TaskCreated => "task.created",
+            EventName::TaskQueued => "task.queued",
+            EventName::TaskAssigned => "task.assigned",
+            EventName::TaskStarted => "task.started",
+            EventName::TaskReviewRequested => "task.review_requested",
+            EventName::TaskApproved => "task.approved",
+            EventName::TaskReworkRequested => "task.rework_requested",
+            EventName::TaskEscalated => "task.escalated",
+            EventName::TaskRejected => "task.rejected",
+            EventName::TaskCompleted => "task.completed",
+            EventName::TaskFailed => "task.failed",
+            EventName::TaskCancelled => "task.cancelled",
+            EventName::ReviewCompleted => "review.completed",
         }
     }
 
@@ -75,6 +115,19 @@ impl EventName {
             EventName::StudyJobCompleted => StudyJobCompleted::VERSION,
             EventName::StudyCompleted => StudyCompleted::VERSION,
             EventName::StudyFailed => StudyFailed::VERSION,
+            EventName::TaskCreated => TaskCreated::VERSION,
+            EventName::TaskQueued => TaskQueued::VERSION,
+            EventName::TaskAssigned => TaskAssigned::VERSION,
+            EventName::TaskStarted => TaskStarted::VERSION,
+            EventName::TaskReviewRequested => TaskReviewRequested::VERSION,
+            EventName::TaskApproved => TaskApproved::VERSION,
+            EventName::TaskReworkRequested => TaskReworkRequested::VERSION,
+            EventName::TaskEscalated => TaskEscalated::VERSION,
+            EventName::TaskRejected => TaskRejected::VERSION,
+            EventName::TaskCompleted => TaskCompleted::VERSION,
+            EventName::TaskFailed => TaskFailed::VERSION,
+            EventName::TaskCancelled => TaskCancelled::VERSION,
+            EventName::ReviewCompleted => ReviewCompleted::VERSION,
         }
     }
 
@@ -86,6 +139,19 @@ impl EventName {
             EventName::StudyJobCompleted => "One job of a study finished, successfully or not.",
             EventName::StudyCompleted => "Every job of a study finished and its results are stored.",
             EventName::StudyFailed => "A study cannot complete; `error` says why.",
+            EventName::TaskCreated => "A task was created (blocked on its dependencies, or queued).",
+            EventName::TaskQueued => "A task waits for a worker: its dependencies completed, or it is retried or reworked.",
+            EventName::TaskAssigned => "A worker claimed the task; a run (attempt) exists.",
+            EventName::TaskStarted => "The run's first heartbeat arrived.",
+            EventName::TaskReviewRequested => "The run succeeded and the task needs review; `result` is the submission.",
+            EventName::TaskApproved => "The review approved the work.",
+            EventName::TaskReworkRequested => "The review asked for rework; `reason` is the feedback.",
+            EventName::TaskEscalated => "A person must decide: the review escalated it, or the rework limit was reached.",
+            EventName::TaskRejected => "The review rejected the work.",
+            EventName::TaskCompleted => "The task is done.",
+            EventName::TaskFailed => "The task failed for good: out of retries, or not retryable.",
+            EventName::TaskCancelled => "The task was cancelled, by a person or because a dependency failed.",
+            EventName::ReviewCompleted => "The Reviewer decided on a task's submission.",
         }
     }
 }
@@ -99,6 +165,19 @@ pub fn payload_schema(name: EventName, generator: &mut schemars::SchemaGenerator
         EventName::StudyJobCompleted => generator.subschema_for::<StudyJobCompleted>(),
         EventName::StudyCompleted => generator.subschema_for::<StudyCompleted>(),
         EventName::StudyFailed => generator.subschema_for::<StudyFailed>(),
+        EventName::TaskCreated
+        | EventName::TaskQueued
+        | EventName::TaskAssigned
+        | EventName::TaskStarted
+        | EventName::TaskReviewRequested
+        | EventName::TaskApproved
+        | EventName::TaskReworkRequested
+        | EventName::TaskEscalated
+        | EventName::TaskRejected
+        | EventName::TaskCompleted
+        | EventName::TaskFailed
+        | EventName::TaskCancelled => generator.subschema_for::<TaskTransition>(),
+        EventName::ReviewCompleted => generator.subschema_for::<ReviewCompleted>(),
     }
 }
 
@@ -260,6 +339,92 @@ impl Event for StudyFailed {
     }
 }
 
+/// The payload of every `task.*` event: one transition of one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTransition {
+    pub task: String,
+    pub title: String,
+    pub role: String,
+    /// The state before; `None` when the task was just created.
+    pub from: Option<String>,
+    pub to: String,
+    /// The state machine's event (`claim`, `succeed`, …).
+    pub event: String,
+    /// Who caused it: a worker id, a user, `scheduler`, `reviewer`.
+    pub actor: String,
+    pub reason: Option<String>,
+    /// The run's attempt number, when a run is involved.
+    pub attempt: Option<i64>,
+    /// The run's result (the submission, for a review).
+    pub result: Option<serde_json::Value>,
+    /// The task's acceptance criteria, for a review.
+    pub acceptance_criteria: Vec<String>,
+}
+
+macro_rules! task_events {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "`: see [`TaskTransition`].")]
+            #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+            #[serde(transparent)]
+            pub struct $name(pub TaskTransition);
+
+            impl Event for $name {
+                const NAME: EventName = EventName::$name;
+                fn subject(&self) -> String {
+                    self.0.task.clone()
+                }
+            }
+        )*
+    };
+}
+
+task_events!(
+    TaskCreated,
+    TaskQueued,
+    TaskAssigned,
+    TaskStarted,
+    TaskReviewRequested,
+    TaskApproved,
+    TaskReworkRequested,
+    TaskEscalated,
+    TaskRejected,
+    TaskCompleted,
+    TaskFailed,
+    TaskCancelled,
+);
+
+/// What the Reviewer decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Approve,
+    Rework,
+    Escalate,
+    Reject,
+}
+
+/// `review.completed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewCompleted {
+    pub review: String,
+    /// The task reviewed.
+    pub task: String,
+    pub decision: ReviewDecision,
+    pub score: Option<f64>,
+    /// What to change, for a rework; why, otherwise.
+    pub feedback: Option<String>,
+}
+
+impl Event for ReviewCompleted {
+    const NAME: EventName = EventName::ReviewCompleted;
+    fn subject(&self) -> String {
+        self.task.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -283,7 +448,7 @@ mod tests {
     fn names_are_lowercase_dotted_with_a_known_prefix() {
         for event in EventName::ALL {
             let (entity, action) = event.as_str().split_once('.').unwrap();
-            assert!(["study"].contains(&entity), "{event}");
+            assert!(["study", "task", "review"].contains(&entity), "{event}");
             assert!(action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{event}");
         }
     }
@@ -296,6 +461,19 @@ mod tests {
             StudyJobCompleted::NAME,
             StudyCompleted::NAME,
             StudyFailed::NAME,
+            TaskCreated::NAME,
+            TaskQueued::NAME,
+            TaskAssigned::NAME,
+            TaskStarted::NAME,
+            TaskReviewRequested::NAME,
+            TaskApproved::NAME,
+            TaskReworkRequested::NAME,
+            TaskEscalated::NAME,
+            TaskRejected::NAME,
+            TaskCompleted::NAME,
+            TaskFailed::NAME,
+            TaskCancelled::NAME,
+            ReviewCompleted::NAME,
         ];
         assert_eq!(BTreeSet::from(named), BTreeSet::from(EventName::ALL));
     }
