@@ -57,11 +57,6 @@ impl Document {
         self
     }
 
-    /// Every documented `(path, method)`, method in lower case.
-    pub fn routes(&self) -> Vec<(&str, &str)> {
-        self.operations.iter().map(|o| (o.path.as_str(), o.method)).collect()
-    }
-
     /// The finished OpenAPI document.
     pub fn to_json(&mut self) -> Value {
         let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
