@@ -25,3 +25,7 @@ pub mod syntax;
 pub use analysis::{FileReport, FunctionMetrics, analyse};
 pub use config::{Config, ConfigError};
 pub use finding::{Finding, Severity, Suppressed};
+pub mod report;
+pub mod review;
+
+pub use review::{ChangedLines, Review, Summary};

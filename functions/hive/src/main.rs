@@ -26,8 +26,11 @@ macro_rules! errln {
 }
 
 mod energy;
+mod guardian;
+mod guardian_contracts;
 mod platform;
 mod tail;
+mod work;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,12 @@ enum Command {
     Token(platform::TokenArgs),
     /// The platform's events: `hive events tail [--type T]` follows them.
     Events(tail::EventsArgs),
+    /// A reference worker: runs COMMAND for each task it claims.
+    Worker(work::WorkerArgs),
+    /// The Orchestrator's tasks: `list`, `show ID`, `history ID`.
+    Tasks(work::TasksArgs),
+    /// Guardian: `check PATH`, `rules [--json]`, `metrics PATH --json`.
+    Guardian(guardian::GuardianArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,5 +77,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => platform::serve(args),
         Command::Token(args) => platform::token(args),
         Command::Events(args) => tail::events(args),
+        Command::Worker(args) => work::worker(args),
+        Command::Tasks(args) => work::tasks(args),
+        Command::Guardian(args) => guardian::guardian(args),
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use ruff_python_ast::token::TokenKind;
+use ruff_python_ast::statement_visitor::{self, StatementVisitor};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
 use ruff_text_size::Ranged;
@@ -122,7 +123,15 @@ pub fn parse(source: &str) -> Module {
     }
     let body = &parsed.syntax().body;
     let mut lowering = Lowering { index: &index, module: &mut module, scopes: Vec::new(), names: Vec::new(), context: Context::default() };
-    lowering.scopes.push(Scope::collect(ScopeKind::Module, body, None));
+    let mut scope = Scope::collect(ScopeKind::Module, body, None);
+    // A name a function declares `global` is a module binding, seen by
+    // every function body (they run after the module body has bound it).
+    let mut globals = Globals(Vec::new());
+    globals.visit_body(body);
+    for name in globals.0 {
+        scope.bindings.entry(name).or_insert(Binding::Local);
+    }
+    lowering.scopes.push(scope);
     lowering.body(body);
     module
 }
@@ -168,6 +177,18 @@ impl Scope {
             collector.bindings.remove(global);
         }
         Scope { kind, bindings: collector.bindings }
+    }
+}
+
+/// Every `global` declaration in the file, found walking statements only.
+struct Globals(Vec<String>);
+
+impl<'a> StatementVisitor<'a> for Globals {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if let Stmt::Global(global) = stmt {
+            self.0.extend(global.names.iter().map(|n| n.to_string()));
+        }
+        statement_visitor::walk_stmt(self, stmt);
     }
 }
 

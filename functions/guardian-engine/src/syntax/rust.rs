@@ -82,6 +82,10 @@ fn comments(source: &str) -> Vec<Comment> {
             } else if byte == b'\'' && i + 2 < bytes.len() && bytes[i + 2] == b'\'' {
                 i += 2;
             } else if byte == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                // Doc comments (`///`, `//!`) are documentation, not directives.
+                if matches!(bytes.get(i + 2), Some(b'/' | b'!')) {
+                    break;
+                }
                 let text = line[i..].trim_start_matches('/').trim().to_owned();
                 comments.push(Comment { line: number as u32 + 1, text, trailing: !line[..i].trim().is_empty() });
                 break;
@@ -353,6 +357,10 @@ impl<'ast> Visit<'ast> for Lowering<'_> {
     }
 
     fn visit_lit_str(&mut self, literal: &'ast syn::LitStr) {
+        // Test code's literals are fixtures, not configuration.
+        if self.tests > 0 {
+            return;
+        }
         let (line, column) = position(literal.span());
         self.file.strings.push(StringLiteral { line, column, value: literal.value() });
     }
@@ -404,6 +412,9 @@ impl<'ast> Visit<'ast> for Lowering<'_> {
 
 impl Lowering<'_> {
     fn named(&mut self, name: &str, expr: &Expr) {
+        if self.tests > 0 {
+            return;
+        }
         let expr = match expr {
             Expr::Reference(reference) => &*reference.expr,
             other => other,
@@ -452,5 +463,6 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].text, "guardian: ignore[x]");
         assert!(found[0].trailing);
+        assert!(comments("/// guardian: ignore[x]\n//! guardian: ignore[y]\n").is_empty());
     }
 }

@@ -12,7 +12,8 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(module: &Module, _: &Context, sink: &mut Sink) {
-    for import in module.imports.iter().filter(|i| i.star) {
+    // `from __future__ import *` is a different error (ruff's F407).
+    for import in module.imports.iter().filter(|i| i.star && !(i.level == 0 && i.module == "__future__")) {
         let name = format!("{}{}", ".".repeat(import.level as usize), import.module);
         sink.hit(import.at.line, import.at.column, format!("`from {name} import *`; import the names you use"));
     }
