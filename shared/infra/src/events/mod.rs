@@ -59,10 +59,15 @@ pub enum EventName {
     TaskCancelled,
     /// The Reviewer's decision on a task's submission.
     ReviewCompleted,
+    /// Code (files, a review submitted over HTTP, or a pull request) waits
+    /// for Guardian's analysis.
+    CodeAnalysisRequested,
+    /// Guardian analysed the code; findings and metrics are in the object store.
+    CodeAnalysisCompleted,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 18] = [
+    pub const ALL: [EventName; 20] = [
         EventName::StudySubmitted,
         EventName::StudyJobRequested,
         EventName::StudyJobCompleted,
@@ -81,6 +86,8 @@ impl EventName {
         EventName::TaskFailed,
         EventName::TaskCancelled,
         EventName::ReviewCompleted,
+        EventName::CodeAnalysisRequested,
+        EventName::CodeAnalysisCompleted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -103,6 +110,8 @@ impl EventName {
             EventName::TaskFailed => "task.failed",
             EventName::TaskCancelled => "task.cancelled",
             EventName::ReviewCompleted => "review.completed",
+            EventName::CodeAnalysisRequested => "code.analysis_requested",
+            EventName::CodeAnalysisCompleted => "code.analysis_completed",
         }
     }
 
@@ -128,6 +137,8 @@ impl EventName {
             EventName::TaskFailed => TaskFailed::VERSION,
             EventName::TaskCancelled => TaskCancelled::VERSION,
             EventName::ReviewCompleted => ReviewCompleted::VERSION,
+            EventName::CodeAnalysisRequested => CodeAnalysisRequested::VERSION,
+            EventName::CodeAnalysisCompleted => CodeAnalysisCompleted::VERSION,
         }
     }
 
@@ -152,6 +163,8 @@ impl EventName {
             EventName::TaskFailed => "The task failed for good: out of retries, or not retryable.",
             EventName::TaskCancelled => "The task was cancelled, by a person or because a dependency failed.",
             EventName::ReviewCompleted => "The Reviewer decided on a task's submission.",
+            EventName::CodeAnalysisRequested => "Code waits for Guardian's golden-rule analysis.",
+            EventName::CodeAnalysisCompleted => "Guardian analysed the code; findings, metrics and SARIF are stored.",
         }
     }
 }
@@ -178,6 +191,8 @@ pub fn payload_schema(name: EventName, generator: &mut schemars::SchemaGenerator
         | EventName::TaskFailed
         | EventName::TaskCancelled => generator.subschema_for::<TaskTransition>(),
         EventName::ReviewCompleted => generator.subschema_for::<ReviewCompleted>(),
+        EventName::CodeAnalysisRequested => generator.subschema_for::<CodeAnalysisRequested>(),
+        EventName::CodeAnalysisCompleted => generator.subschema_for::<CodeAnalysisCompleted>(),
     }
 }
 
@@ -425,6 +440,62 @@ impl Event for ReviewCompleted {
     }
 }
 
+/// A pull request whose head Guardian reviews and reports on as a check run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestTarget {
+    /// `owner/name`.
+    pub repository: String,
+    pub number: u64,
+    pub head_sha: String,
+}
+
+/// `code.analysis_requested`: what to analyse, by reference. `files` is
+/// the object key of `{"files": [{"path", "content"}], "changed_lines"?}`;
+/// for a pull request the worker reads the changed files from GitHub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeAnalysisRequested {
+    pub tenant: String,
+    /// The analysis' id (Guardian's review id).
+    pub analysis: String,
+    pub files: Option<String>,
+    pub pull_request: Option<PullRequestTarget>,
+    /// `critical`, `error`, `warning` or `info`: the level a finding fails at.
+    pub fail_level: String,
+}
+
+/// `code.analysis_completed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeAnalysisCompleted {
+    pub analysis: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// Findings that count (neither suppressed nor in a baseline).
+    pub findings: u64,
+    /// Whether a finding is at or above the fail level.
+    pub failed_gate: bool,
+    /// Object keys of the review document (findings, metrics, summary) and the SARIF.
+    pub results: Option<String>,
+    pub sarif: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Event for CodeAnalysisRequested {
+    const NAME: EventName = EventName::CodeAnalysisRequested;
+    fn subject(&self) -> String {
+        self.analysis.clone()
+    }
+}
+
+impl Event for CodeAnalysisCompleted {
+    const NAME: EventName = EventName::CodeAnalysisCompleted;
+    fn subject(&self) -> String {
+        self.analysis.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -448,7 +519,7 @@ mod tests {
     fn names_are_lowercase_dotted_with_a_known_prefix() {
         for event in EventName::ALL {
             let (entity, action) = event.as_str().split_once('.').unwrap();
-            assert!(["study", "task", "review"].contains(&entity), "{event}");
+            assert!(["study", "task", "review", "code"].contains(&entity), "{event}");
             assert!(action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{event}");
         }
     }
@@ -474,6 +545,8 @@ mod tests {
             TaskFailed::NAME,
             TaskCancelled::NAME,
             ReviewCompleted::NAME,
+            CodeAnalysisRequested::NAME,
+            CodeAnalysisCompleted::NAME,
         ];
         assert_eq!(BTreeSet::from(named), BTreeSet::from(EventName::ALL));
     }
