@@ -188,18 +188,30 @@ impl Operation {
         self
     }
 
-    /// A required JSON body: also documents the platform's 413, 415 and 422.
+    /// A required JSON body: also documents the platform's 400 (malformed
+    /// JSON), 413, 415 and 422, unless the operation documents its own.
     pub fn json_body(mut self, schema: Value) -> Operation {
         self.request_body = Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}));
-        self = self.error(413, "the body is over the size limit");
-        self = self.error(415, "the body is not application/json");
-        self.error(422, "the body is JSON of the wrong shape; `field` names where")
+        self.platform_error(400, "malformed JSON");
+        self.platform_error(413, "the body is over the size limit");
+        self.platform_error(415, "the body is not application/json");
+        self.platform_error(422, "the body is JSON of the wrong shape; `field` names where");
+        self
     }
 
     /// A required body of another media type: also documents the 413.
     pub fn body(mut self, media_type: &str, schema: Value) -> Operation {
         self.request_body = Some(json!({"required": true, "content": {media_type: {"schema": schema}}}));
-        self.error(413, "the body is over the size limit")
+        self.platform_error(413, "the body is over the size limit");
+        self
+    }
+
+    /// An error the platform answers before the handler runs; an answer the
+    /// operation documents itself (before or after) takes precedence.
+    fn platform_error(&mut self, status: u16, description: &str) {
+        self.responses.entry(status).or_insert_with(|| {
+            json!({"description": description, "content": {"application/json": {"schema": error_schema()}}})
+        });
     }
 
     /// A JSON response.
@@ -394,7 +406,7 @@ mod tests {
         let document = app("a");
         let post = &document["paths"]["/v1/a"]["post"];
         assert_eq!(post["security"], json!([{"bearer": ["a:write"]}]));
-        for status in ["201", "401", "403", "413", "415", "422"] {
+        for status in ["201", "400", "401", "403", "413", "415", "422"] {
             assert!(post["responses"].get(status).is_some(), "{status}");
         }
         assert_eq!(post["responses"]["201"]["links"]["get"]["operationId"], "get_a");
