@@ -313,3 +313,17 @@ mod tests {
         assert_eq!(run_sources(RunEvent::Start), [RunState::Pending]);
     }
 }
+
+#[cfg(test)]
+mod printed {
+    /// ARCHITECTURE.md prints the tables; this keeps the copy true.
+    #[test]
+    fn architecture_md_prints_these_tables() {
+        let document = include_str!("../../../ARCHITECTURE.md");
+        assert!(
+            document.contains(&super::tables_markdown()),
+            "ARCHITECTURE.md's transition tables differ from the engine's; paste this:\n{}",
+            super::tables_markdown()
+        );
+    }
+}
