@@ -152,7 +152,7 @@ fn an_infeasible_baseline_is_reported_and_the_run_stands() {
     // Without the grid and the PV the house has no supply at all: the
     // baseline is infeasible at step 0 (demand 1 kW, supply 0).
     let results = solve(&house(0.05, 20, "{min: 2, max: 2, capex_per_unit: 1000, lifetime_years: 20}", ", baseline: {remove: [grid, pv]}"));
-    let e = results.economics.expect("economics");
+    let e = results.economics.clone().expect("economics");
     assert_eq!(e.baseline_status, Status::Infeasible);
     let diagnosis = e.baseline_diagnosis.as_ref().expect("a diagnosis");
     assert!(diagnosis.message.contains("baseline") && diagnosis.message.contains("step 0"), "{}", diagnosis.message);
@@ -173,6 +173,9 @@ fn an_infeasible_baseline_is_reported_and_the_run_stands() {
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["baseline_status"], "infeasible");
     assert!(json.get("npv").is_none(), "omitted, not null");
+    // The studies worker stores results as JSON and reads them back.
+    let stored = serde_json::to_string(&results).unwrap();
+    assert_eq!(serde_json::from_str::<Results>(&stored).unwrap(), results, "economics survive the round trip");
 }
 
 #[test]
