@@ -106,3 +106,36 @@ mod tests {
         assert_eq!(changed.len(), 1);
     }
 }
+
+/// The added lines of one file's patch (GitHub's `patch` of a pull
+/// request file: hunks with context), as inclusive ranges on the new side.
+pub fn changed_lines_from_patch(patch: &str) -> Vec<(u32, u32)> {
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    let mut line = 0u32;
+    for text in patch.lines() {
+        if let Some(hunk) = text.strip_prefix("@@ ") {
+            let new = hunk.split(' ').find(|p| p.starts_with('+')).unwrap_or("+0");
+            line = new[1..].split(',').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        } else if text.starts_with('+') {
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == line => *end = line,
+                _ => ranges.push((line, line)),
+            }
+            line += 1;
+        } else if !text.starts_with('-') && !text.starts_with('\\') {
+            line += 1;
+        }
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn only_added_lines_count() {
+        let patch = "@@ -1,4 +1,5 @@\n context\n-old\n+new\n+newer\n context\n@@ -20,2 +21,3 @@\n a\n+b\n c\n";
+        assert_eq!(changed_lines_from_patch(patch), vec![(2, 3), (22, 22)]);
+    }
+}

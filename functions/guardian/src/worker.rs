@@ -1,0 +1,156 @@
+//! The analysis worker: one `code.analysis_requested` is one review.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use guardian_engine::review::changed_lines_from_patch;
+use guardian_engine::{ChangedLines, Config, FileReport, Review, Severity, analyse, report};
+use infra::Error;
+use infra::edge::Message;
+use infra::events::{CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName};
+use serde_json::json;
+
+use crate::api::SubmitBody;
+use crate::{Guardian, WORKER, keys, now_ms};
+
+/// A stack deep enough for any tree the engine's guards let through.
+const ANALYSIS_STACK: usize = 256 * 1024 * 1024;
+
+/// What to analyse.
+pub struct Input {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub changed: Option<ChangedLines>,
+}
+
+/// Runs the engine on every file on a thread with a large stack.
+pub fn analyse_files(input: Input, fail_level: Severity) -> Result<Review, Error> {
+    let worker = std::thread::Builder::new().stack_size(ANALYSIS_STACK).spawn(move || {
+        let config = Config::standard();
+        let reports: Vec<FileReport> =
+            input.files.iter().map(|(path, bytes)| analyse(path, bytes, &config, Severity::Info)).collect();
+        Review::new(reports, &BTreeSet::new(), input.changed.as_ref(), fail_level)
+    });
+    worker
+        .map_err(|e| Error::Backend { service: "guardian", message: format!("spawning the analysis: {e}") })?
+        .join()
+        .map_err(|_| Error::Backend { service: "guardian", message: "the analysis panicked".into() })
+}
+
+impl Guardian {
+    pub async fn handle_message(&self, message: Message) -> Result<(), Error> {
+        let envelope = message.envelope()?;
+        if envelope.name()? != EventName::CodeAnalysisRequested {
+            return Ok(());
+        }
+        let request: CodeAnalysisRequested = envelope.decode()?;
+        self.run(&request, &envelope).await
+    }
+
+    async fn load(&self, request: &CodeAnalysisRequested) -> Result<Result<Input, String>, Error> {
+        if let Some(key) = &request.files {
+            let bytes = self.objects.get(key).await?;
+            let body: SubmitBody = match serde_json::from_slice(&bytes) {
+                Ok(body) => body,
+                Err(e) => return Ok(Err(format!("the files object is not a review request: {e}"))),
+            };
+            let changed = body.changed_lines.map(|lines| {
+                lines.into_iter().map(|(path, ranges)| (path, ranges.into_iter().map(|[a, b]| (a, b)).collect())).collect()
+            });
+            let files = body.files.into_iter().map(|f| (f.path, f.content.into_bytes())).collect();
+            return Ok(Ok(Input { files, changed }));
+        }
+        let Some(target) = &request.pull_request else {
+            return Ok(Err("the request names neither files nor a pull request".into()));
+        };
+        if self.settings.github_token.is_none() {
+            return Ok(Err("HIVE_GITHUB_TOKEN is not set; the pull request cannot be read".into()));
+        }
+        let mut files = Vec::new();
+        let mut changed: ChangedLines = BTreeMap::new();
+        for file in self.github.pull_files(&target.repository, target.number).await? {
+            let reviewed = guardian_engine::analysis::SourceLanguage::of(&file.filename).is_some();
+            if file.status == "removed" || !reviewed {
+                continue;
+            }
+            if let Some(bytes) = self.github.content(&target.repository, &file.filename, &target.head_sha).await? {
+                changed.insert(file.filename.clone(), file.patch.as_deref().map(changed_lines_from_patch).unwrap_or_default());
+                files.push((file.filename, bytes));
+            }
+        }
+        Ok(Ok(Input { files, changed: Some(changed) }))
+    }
+
+    pub async fn run(&self, request: &CodeAnalysisRequested, envelope: &Envelope) -> Result<(), Error> {
+        let tenant = request.tenant.as_str();
+        let id = request.analysis.as_str();
+        let outcome = match request.fail_level.parse::<Severity>() {
+            Err(message) => Err(message),
+            Ok(fail_level) => match self.load(request).await? {
+                Err(message) => Err(message),
+                Ok(input) => {
+                    let review = tokio::task::spawn_blocking(move || analyse_files(input, fail_level))
+                        .await
+                        .map_err(|e| Error::Backend { service: "guardian", message: e.to_string() })??;
+                    Ok(review)
+                }
+            },
+        };
+        let completed = match &outcome {
+            Ok(review) => {
+                let document = json!({
+                    "id": id,
+                    "summary": review.summary,
+                    "findings": review.findings().collect::<Vec<_>>(),
+                    "metrics": report::metrics(review),
+                });
+                let results = keys::review(tenant, id);
+                let sarif = keys::sarif(tenant, id);
+                self.objects.put(&results, serde_json::to_vec(&document).unwrap_or_default(), "application/json").await?;
+                self.objects.put(&sarif, serde_json::to_vec(&report::sarif(review)).unwrap_or_default(), "application/sarif+json").await?;
+                if let Some(target) = &request.pull_request {
+                    let (check_run, requests) = self.github.report(&target.repository, &target.head_sha, review, true).await?;
+                    tracing::info!(review = %id, check_run, requests, "check run reported");
+                }
+                CodeAnalysisCompleted {
+                    analysis: id.to_owned(),
+                    status: "succeeded".into(),
+                    findings: review.summary.findings as u64,
+                    failed_gate: review.summary.failed,
+                    results: Some(results),
+                    sarif: Some(sarif),
+                    error: None,
+                }
+            }
+            Err(message) => CodeAnalysisCompleted {
+                analysis: id.to_owned(),
+                status: "failed".into(),
+                findings: 0,
+                failed_gate: true,
+                results: None,
+                sarif: None,
+                error: Some(message.clone()),
+            },
+        };
+        let now = now_ms();
+        let announce = self.event(tenant, &envelope.correlationid, &completed)?;
+        let staged = self
+            .repo
+            .finish(
+                tenant,
+                id,
+                WORKER.name,
+                &envelope.id,
+                &completed.status,
+                completed.findings as i64,
+                completed.failed_gate,
+                completed.error.as_deref(),
+                now,
+                announce,
+            )
+            .await?;
+        if let Some(staged) = staged {
+            self.outbox.relay(staged, now).await;
+            tracing::info!(review = %id, status = %completed.status, findings = completed.findings, "analysis recorded");
+        }
+        Ok(())
+    }
+}
