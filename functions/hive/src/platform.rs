@@ -103,11 +103,19 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
     )
     .await
     .context("starting the orchestrator")?;
+    let guardian = guardian::Guardian::start(
+        adapters,
+        guardian::Settings::from_env()?,
+        infra::events::OutboxSettings::standard(config.events_retention),
+    )
+    .await
+    .context("starting guardian")?;
     Ok(Registry::new()
         .register(health::function(health::probes(adapters), verifier.clone()))
         .register(events::function(events, verifier.clone()))
         .register(ecosystemiser::function(studies, verifier.clone()))
-        .register(orchestrator::function(tasks, verifier.clone())))
+        .register(orchestrator::function(tasks, verifier.clone()))
+        .register(guardian::function(guardian, verifier.clone())))
 }
 
 fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
