@@ -31,7 +31,6 @@ mod guardian_contracts;
 mod platform;
 mod tail;
 mod work;
-mod work;
 
 use std::process::ExitCode;
 
@@ -64,10 +63,6 @@ enum Command {
     Worker(work::WorkerArgs),
     /// The Orchestrator's tasks: `list`, `show ID`, `history ID`.
     Tasks(work::TasksArgs),
-    /// A reference worker: runs COMMAND for each task it claims.
-    Worker(work::WorkerArgs),
-    /// The Orchestrator's tasks: `list`, `show ID`, `history ID`.
-    Tasks(work::TasksArgs),
     /// Guardian: `check PATH`, `rules [--json]`, `metrics PATH --json`.
     Guardian(guardian::GuardianArgs),
 }
@@ -82,8 +77,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => platform::serve(args),
         Command::Token(args) => platform::token(args),
         Command::Events(args) => tail::events(args),
-        Command::Worker(args) => work::worker(args),
-        Command::Tasks(args) => work::tasks(args),
         Command::Worker(args) => work::worker(args),
         Command::Tasks(args) => work::tasks(args),
         Command::Guardian(args) => guardian::guardian(args),
