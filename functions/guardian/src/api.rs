@@ -40,6 +40,7 @@ pub fn routes(guardian: Guardian, verifier: Arc<Verifier>) -> Router {
 /// One file to review.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "GuardianReviewFile")]
 pub struct SourceFile {
     /// A relative path with `/` separators; its extension picks the language (`.py`, `.rs`).
     #[schemars(length(min = 1, max = 1024))]
@@ -50,6 +51,7 @@ pub struct SourceFile {
 /// The severities, lowest first.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "GuardianReviewLevel")]
 pub enum Level {
     Critical,
     Error,
@@ -68,14 +70,29 @@ impl Level {
     }
 }
 
+/// A 1-based line number, as the schema states it (a `u32`).
+pub struct LineNumber;
+
+impl JsonSchema for LineNumber {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GuardianLineNumber".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": 0, "maximum": u32::MAX})
+    }
+}
+
 /// `POST /v1/guardian/reviews`.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "GuardianReviewSubmission")]
 pub struct SubmitBody {
     #[schemars(length(min = 1, max = 1000))]
     pub files: Vec<SourceFile>,
     /// Report only findings on these lines: per path, inclusive `[first, last]` ranges.
     #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Vec<[LineNumber; 2]>>>")]
     pub changed_lines: Option<BTreeMap<String, Vec<[u32; 2]>>>,
     /// Findings at or above this level fail the review's gate (default `error`).
     #[serde(default)]
@@ -83,6 +100,7 @@ pub struct SubmitBody {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "GuardianReviewAccepted")]
 pub struct Accepted {
     pub id: String,
     /// `queued`.
@@ -92,6 +110,7 @@ pub struct Accepted {
 
 /// A review: its state, and once it succeeded, the findings, metrics and summary.
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "GuardianReview")]
 pub struct ReviewView {
     pub id: String,
     #[schemars(extend("enum" = ["queued", "succeeded", "failed"]))]

@@ -20,6 +20,11 @@ const SECRET_NAMES: &[&str] = &[
     "client_secret",
 ];
 
+/// Names that hold where a secret is, not the secret: `SECRET_FILE`, `TOKEN_ENV`.
+const REFERENCE_SUFFIXES: &[&str] = &[
+    "_file", "_path", "_name", "_dir", "_env", "_var", "_variable", "_header", "_url", "_prefix", "_scope", "_field", "_kind", "_type",
+];
+
 fn check(literals: &impl Literals, context: &Context, sink: &mut Sink) {
     if context.is_test {
         return;
@@ -27,7 +32,8 @@ fn check(literals: &impl Literals, context: &Context, sink: &mut Sink) {
     let mut reported = std::collections::HashSet::new();
     for named in literals.named_strings() {
         let name = named.name.to_ascii_lowercase();
-        if SECRET_NAMES.iter().any(|s| name.contains(s)) && looks_like_a_value(&named.value) {
+        let names_a_reference = REFERENCE_SUFFIXES.iter().any(|suffix| name.ends_with(suffix));
+        if SECRET_NAMES.iter().any(|s| name.contains(s)) && !names_a_reference && looks_like_a_value(&named.value) {
             reported.insert((named.line, named.column));
             sink.hit(named.line, named.column, format!("`{}` is assigned a hard-coded secret ({})", named.name, redact(&named.value)));
         }
@@ -46,8 +52,11 @@ fn check(literals: &impl Literals, context: &Context, sink: &mut Sink) {
 /// string or a prompt.
 fn looks_like_a_value(value: &str) -> bool {
     let env_name = value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    // A lower-case identifier or path (`jwt-secret`, `auth/token.json`) names something.
+    let identifier = value.bytes().all(|b| b.is_ascii_lowercase() || b"-_./".contains(&b));
     value.len() >= 8
         && !env_name
+        && !identifier
         && !value.contains(char::is_whitespace)
         && !value.contains(['{', '}', '<', '>', '$', '%'])
         && !value.bytes().all(|b| b == value.as_bytes()[0])
