@@ -77,13 +77,15 @@ impl From<&Function> for FunctionMetrics {
 }
 
 /// Whether a path is test code: `tests/` or `test/` folders, `benches/`,
-/// `test_*.py`, `*_test.py`, `conftest.py`.
+/// `test_*.py`, `*_test.py`, `conftest.py`, and Rust's `tests.rs` (a
+/// `#[cfg(test)] mod tests;` file).
 pub fn is_test_path(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
     path.split('/').any(|segment| matches!(segment, "tests" | "test" | "benches"))
         || (file.starts_with("test_") && file.ends_with(".py"))
         || file.ends_with("_test.py")
         || file == "conftest.py"
+        || file == "tests.rs"
 }
 
 /// Rust binaries and build scripts, which may print and panic.

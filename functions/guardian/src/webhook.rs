@@ -36,7 +36,8 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> boo
 
 /// The header GitHub would send for `body`, for tests and tools.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    // HMAC takes a key of any length, so this never fails.
+    let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(secret) else { return String::new() };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -191,7 +191,7 @@ fn analyse_all(targets: &[Target], config: &Config, level: Severity, jobs: usize
     let mut reports: Vec<FileReport> = Vec::with_capacity(targets.len());
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs.max(1))
-            .map(|_| {
+            .filter_map(|_| {
                 std::thread::Builder::new()
                     .stack_size(ANALYSIS_STACK)
                     .spawn_scoped(scope, || {
@@ -214,7 +214,8 @@ fn analyse_all(targets: &[Target], config: &Config, level: Severity, jobs: usize
                         }
                         done
                     })
-                    .expect("spawning an analysis thread")
+                    .map_err(|error| errln!("hive guardian: spawning an analysis thread: {error}"))
+                    .ok()
             })
             .collect();
         for worker in workers {
