@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod contracts;
 pub mod finding;
 pub mod glob;
 pub mod rules;

@@ -276,7 +276,14 @@ fn check(args: CheckArgs) -> ExitCode {
     let mut reports = analyse_all(&targets, &config, args.level, jobs);
     if !config.contracts.is_empty() {
         match crate::guardian_contracts::check(&config, &args.paths, &reports, args.level) {
-            Ok(extra) => reports.extend(extra),
+            Ok(extra) => {
+                for extra in extra {
+                    match reports.iter_mut().find(|r| r.path == extra.path) {
+                        Some(report) => report.findings.extend(extra.findings),
+                        None => reports.push(extra),
+                    }
+                }
+            }
             Err(message) => return usage_error(message),
         }
     }
