@@ -1,7 +1,8 @@
 //! The Orchestrator's claim on real PostgreSQL: 32 concurrent claimers burn
 //! down 2,000 tasks. Every task is claimed exactly once, and a sampler that
 //! reads the committed state all the while never sees a role over its
-//! limit.
+//! limit. A rescuer racing a late completion never lets both win, and a
+//! worker killed mid-run costs exactly one retry.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,13 +25,13 @@ const TASKS: usize = 2_000;
 const CLAIMERS: usize = 32;
 const LIMITS: [(&str, i64); 2] = [("backend", 6), ("frontend", 3)];
 
-async fn repo() -> (TaskRepo, Arc<PostgresDatabase>) {
+async fn repo(name: &str) -> (TaskRepo, Arc<PostgresDatabase>) {
     let url = std::env::var("HIVE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let settings = PostgresSettings {
         url: url.clone(),
         max_connections: CLAIMERS + 4,
         connect_timeout: Duration::from_secs(5),
-        schema: Some(format!("tasks_{}", std::process::id())),
+        schema: Some(format!("tasks_{name}_{}", std::process::id())),
     };
     let db = Arc::new(PostgresDatabase::connect(&settings).await.unwrap_or_else(|e| panic!("PostgreSQL at {url} (HIVE_TEST_POSTGRES_URL): {e}")));
     // The events go to a bus nobody subscribed to: this test is about claims.
@@ -64,7 +65,7 @@ fn uuid_for(n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_claimers_take_each_of_two_thousand_tasks_once_within_the_role_limits() {
-    let (repo, db) = repo().await;
+    let (repo, db) = repo("burn").await;
     let tenant = "burn";
     for (role, limit) in LIMITS {
         repo.set_role_limit(tenant, role, limit).await.unwrap();
@@ -145,5 +146,85 @@ async fn thirty_two_claimers_take_each_of_two_thousand_tasks_once_within_the_rol
         assert!(seen > 0, "{role} was sampled while active");
     }
     eprintln!("{TASKS} tasks, {CLAIMERS} claimers: {:.1} s ({:.0} tasks/s), {samples} samples, peaks {peak:?}", elapsed.as_secs_f64(), TASKS as f64 / elapsed.as_secs_f64());
+    db.drop_schema().await.unwrap();
+}
+
+/// A started run whose last heartbeat is `ago_ms` in the past, as a worker
+/// that went silent leaves it (the row is aged in SQL: the scheduler reads
+/// the database's clock, and waiting for it would take seconds per case).
+async fn silent_run(repo: &TaskRepo, db: &PostgresDatabase, tenant: &str, worker: &str, n: usize) -> (String, String) {
+    let mut new = task(n);
+    new.role = "backend".into();
+    new.timeouts.heartbeat_s = 1;
+    repo.create(tenant, "test", &[new.clone()], None).await.map_err(|e| e.to_string()).unwrap();
+    let claimed = repo.claim(tenant, worker, 1, &BTreeMap::new()).await.map_err(|e| e.to_string()).unwrap();
+    let run = claimed[0].run.clone();
+    repo.run_heartbeat(tenant, &run).await.map_err(|e| e.to_string()).unwrap();
+    db.execute(
+        "UPDATE runs SET heartbeat_at = heartbeat_at - 5000, started_at = started_at - 5000 WHERE tenant = $1 AND id = $2",
+        &[tenant.into(), run.clone().into()],
+    )
+    .await
+    .unwrap();
+    (new.id, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rescuer_and_a_late_completion_never_both_win_in_a_thousand_races() {
+    let (repo, db) = repo("race").await;
+    let tenant = "race";
+    repo.set_role_limit(tenant, "backend", 0).await.unwrap();
+    let worker = repo.register_worker(tenant, "w", &["backend".to_owned()], 1).await.unwrap().id;
+    let (mut rescued, mut completed) = (0, 0);
+    for n in 0..1000 {
+        let (task_id, run) = silent_run(&repo, &db, tenant, &worker, 100_000 + n).await;
+        let sweep = { let repo = repo.clone(); tokio::spawn(async move { repo.sweep(i64::MAX / 4, |_| Duration::ZERO).await.unwrap() }) };
+        let finish = {
+            let (repo, run) = (repo.clone(), run.clone());
+            tokio::spawn(async move { repo.complete("race", &run, true, None, None, true, |_| Duration::ZERO).await.is_ok() })
+        };
+        let (swept, finished) = (sweep.await.unwrap(), finish.await.unwrap());
+        let rows = db.query("SELECT state FROM runs WHERE tenant = $1 AND task = $2", &[tenant.into(), task_id.clone().into()]).await.unwrap();
+        let states: Vec<String> = rows.iter().map(|r| r.text("state").unwrap().to_owned()).collect();
+        let task_state = db.query("SELECT state FROM tasks WHERE tenant = $1 AND id = $2", &[tenant.into(), task_id.clone().into()]).await.unwrap()[0]
+            .text("state")
+            .unwrap()
+            .to_owned();
+        match (finished, swept.timed_out) {
+            (true, 0) => {
+                assert_eq!((states.as_slice(), task_state.as_str()), (&["success".to_owned()][..], "completed"), "case {n}");
+                completed += 1;
+            }
+            (false, 1) => {
+                assert_eq!((states.as_slice(), task_state.as_str()), (&["timeout".to_owned()][..], "queued"), "case {n}");
+                rescued += 1;
+                // Clear the retried task so the worker's capacity is free again.
+                repo.act(tenant, "test", &task_id, orchestrator_engine::TaskEvent::Cancel, None).await.map_err(|e| e.to_string()).unwrap();
+            }
+            other => panic!("case {n}: completion {} and rescue {} both or neither won: runs {states:?}, task {task_state}", other.0, other.1),
+        }
+    }
+    eprintln!("1000 races: {completed} completions won, {rescued} rescues won");
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_gives_exactly_one_retry_and_one_success() {
+    let (repo, db) = repo("killed").await;
+    let tenant = "killed";
+    let worker = repo.register_worker(tenant, "w", &["backend".to_owned()], 1).await.unwrap().id;
+    let (task_id, dead) = silent_run(&repo, &db, tenant, &worker, 1).await;
+    assert_eq!(repo.sweep(i64::MAX / 4, |_| Duration::ZERO).await.unwrap().timed_out, 1);
+    assert_eq!(repo.sweep(i64::MAX / 4, |_| Duration::ZERO).await.unwrap().timed_out, 0, "one rescue, not two");
+    let late = repo.complete(tenant, &dead, true, None, None, true, |_| Duration::ZERO).await;
+    assert!(late.is_err(), "the killed run's late completion is refused");
+    let retry = repo.claim(tenant, &worker, 1, &BTreeMap::new()).await.map_err(|e| e.to_string()).unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempt, 2);
+    let done = repo.complete(tenant, &retry[0].run, true, None, None, true, |_| Duration::ZERO).await.map_err(|e| e.to_string()).unwrap();
+    assert_eq!(done.state.as_str(), "completed");
+    let (_, runs) = repo.get(tenant, &task_id).await.unwrap().unwrap();
+    let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["timeout", "success"]);
     db.drop_schema().await.unwrap();
 }

@@ -78,7 +78,7 @@ fn unprocessable(field: &str, message: impl Into<String>) -> ApiError {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub title: String,
     /// `backend`, `frontend`, `infra`, or a role the tenant set a limit for.
     #[schemars(regex(pattern = r"^[a-z0-9_-]{1,40}$"))]
@@ -137,7 +137,7 @@ fn yes() -> bool {
 pub struct BatchItem {
     #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub key: String,
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     pub title: String,
     #[schemars(regex(pattern = r"^[a-z0-9_-]{1,40}$"))]
     pub role: String,
@@ -380,8 +380,10 @@ async fn list(State(orchestrator): State<Orchestrator>, identity: Identity, uri:
         .cursor
         .as_deref()
         .map(|c| {
+            // Any string of the documented form is a position in the order.
             let parsed = c.split_once(':').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())));
-            parsed.filter(|(_, id)| uuid::Uuid::parse_str(id).is_ok()).ok_or_else(|| {
+            let well_formed = |id: &str| id.len() == 36 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+            parsed.filter(|(at, id)| *at >= 0 && well_formed(id)).ok_or_else(|| {
                 ApiError::bad_request("invalid_cursor", "cursor must be a next_cursor from an earlier page").with_field("cursor")
             })
         })
@@ -509,12 +511,25 @@ async fn set_role(State(o): State<Orchestrator>, identity: Identity, Path(role):
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WorkerBody {
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     name: String,
-    #[schemars(length(min = 1, max = 20))]
+    #[schemars(length(min = 1, max = 20), with = "Vec<RoleName>")]
     roles: Vec<String>,
     #[schemars(range(min = 1, max = 1000))]
     capacity: i64,
+}
+
+/// A role's name, as the schema states it.
+struct RoleName;
+
+impl JsonSchema for RoleName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RoleName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"})
+    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -722,7 +737,9 @@ pub fn openapi() -> serde_json::Value {
                 .error(404, "a dependency that does not exist")
                 .link(201, "GetTask", "getTask", from_task.clone())
                 .link(201, "CancelTask", "cancelTask", from_task.clone())
-                .link(201, "TaskHistory", "taskHistory", from_task.clone()),
+                .link(201, "TaskHistory", "taskHistory", from_task.clone())
+                .link(201, "RetryTask", "retryTask", from_task.clone())
+                .link(201, "ResolveTask", "resolveTask", from_task.clone()),
         )
         .operation(
             Operation::post("/v1/tasks/batch", "createTaskBatch")

@@ -639,12 +639,15 @@ impl TaskRepo {
         backoff: &(impl Fn(i64) -> std::time::Duration + Send + Sync),
     ) -> Outcome<bool> {
         let mut tx = self.begin(tenant, "scheduler").await?;
+        // The condition is on the updated row itself (joined to its task),
+        // not in a subquery: PostgreSQL re-checks the target row's own
+        // columns after waiting for a concurrent writer, so a run that a
+        // completion moved on meanwhile no longer matches.
         let changed = tx
             .execute(
                 &format!(
-                    "UPDATE runs SET state = 'timeout', finished_at = $3, error = 'timed out' \
-                     WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM runs r JOIN tasks t ON t.tenant = r.tenant AND t.id = r.task \
-                     WHERE r.tenant = $1 AND r.id = $2 AND {})",
+                    "UPDATE runs AS r SET state = 'timeout', finished_at = $3, error = 'timed out' FROM tasks t \
+                     WHERE r.tenant = $1 AND r.id = $2 AND t.tenant = r.tenant AND t.id = r.task AND {}",
                     overdue.replace("$1", "$3")
                 ),
                 vec![run_id.into(), tx.now.into()],

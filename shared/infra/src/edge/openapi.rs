@@ -30,6 +30,26 @@ pub const OPENAPI_VERSION: &str = "3.0.3";
 /// The name of the bearer security scheme.
 pub const BEARER: &str = "bearer";
 
+/// States the range of a fixed-width integer (`format: uint32` and the
+/// like), which schemars leaves open above: without it a client may send a
+/// value the server cannot read, and that the schema admits.
+fn bound_integers(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else { return };
+    let range: (i128, i128) = match object.get("format").and_then(Value::as_str) {
+        Some("uint8") => (0, u8::MAX.into()),
+        Some("uint16") => (0, u16::MAX.into()),
+        Some("uint32") => (0, u32::MAX.into()),
+        Some("uint64" | "uint") => (0, i64::MAX.into()),
+        Some("int8") => (i8::MIN.into(), i8::MAX.into()),
+        Some("int16") => (i16::MIN.into(), i16::MAX.into()),
+        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+        Some("int64" | "int") => (i64::MIN.into(), i64::MAX.into()),
+        _ => return,
+    };
+    object.entry("minimum").or_insert_with(|| json!(range.0 as i64));
+    object.entry("maximum").or_insert_with(|| json!(range.1 as i64));
+}
+
 /// One app's document under construction.
 pub struct Document {
     title: String,
@@ -40,7 +60,9 @@ pub struct Document {
 
 impl Document {
     pub fn new(title: &str, description: &str) -> Document {
-        let mut generator = SchemaSettings::openapi3().into_generator();
+        let mut generator = SchemaSettings::openapi3()
+            .with_transform(schemars::transform::RecursiveTransform(bound_integers))
+            .into_generator();
         // The platform's error shape is a component of every document.
         let _ = generator.subschema_for::<ErrorResponse>();
         Document { title: title.to_owned(), description: description.to_owned(), operations: Vec::new(), generator }
