@@ -129,6 +129,14 @@ pub fn analyse(path: &str, bytes: &[u8], config: &Config, level: Severity) -> Fi
         parse_error(&mut report, line, column, message);
         return report;
     }
+    let comment: &[u8] = if language == SourceLanguage::Python { b"#" } else { b"//" };
+    let (chain, offset) = syntax::longest_operator_chain(text, comment);
+    if chain > syntax::MAX_OPERATOR_CHAIN {
+        let (line, column) = index.position(offset);
+        let message = format!("one expression chains {chain} operators, over the limit of {}; the file was not parsed", syntax::MAX_OPERATOR_CHAIN);
+        parse_error(&mut report, line, column, message);
+        return report;
+    }
     let context = Context { path, is_test, is_binary: is_binary_path(path), settings: &config.settings };
     let mut hits: Vec<(&'static Rule, Severity, rules::Hit)> = Vec::new();
     let mut run = |rule: &'static Rule, check: &dyn Fn(&mut Sink)| {

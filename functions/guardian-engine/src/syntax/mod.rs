@@ -64,6 +64,66 @@ pub fn bracket_depth(text: &str) -> (usize, usize) {
     deepest
 }
 
+/// The most operators in one logical line (strings and comments skipped,
+/// bracketed newlines joined) and the offset where that line ends: a chain
+/// like `1 + 1 + …` a hundred thousand terms long is a tree that deep, and
+/// walking or dropping it would exhaust any stack. `line_comment` is `#` or
+/// `//`.
+pub fn longest_operator_chain(text: &str, line_comment: &[u8]) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let (mut i, mut depth, mut count) = (0usize, 0usize, 0usize);
+    let mut longest = (0usize, 0usize);
+    let mut quote: Option<(u8, bool)> = None;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if let Some((q, triple)) = quote {
+            if byte == b'\\' {
+                i += 2;
+                continue;
+            }
+            if byte == q && (!triple || bytes[i..].starts_with(&[q, q, q])) {
+                i += if triple { 3 } else { 1 };
+                quote = None;
+                continue;
+            }
+            if byte == b'\n' && !triple {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if bytes[i..].starts_with(line_comment) {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        match byte {
+            b'"' | b'\'' => {
+                let triple = bytes[i..].starts_with(&[byte, byte, byte]);
+                quote = Some((byte, triple));
+                i += if triple { 3 } else { 1 };
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'@' | b'&' | b'|' | b'^' | b'<' | b'>' => {
+                count += 1;
+                if count > longest.0 {
+                    longest = (count, i);
+                }
+            }
+            b'\n' if depth == 0 && (i == 0 || bytes[i - 1] != b'\\') => count = 0,
+            _ => {}
+        }
+        i += 1;
+    }
+    longest
+}
+
+/// The most operators one logical line may hold before it is not parsed.
+pub const MAX_OPERATOR_CHAIN: usize = 10_000;
+
 /// A syntax error, located.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
