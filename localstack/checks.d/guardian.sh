@@ -23,6 +23,27 @@ hive="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/hive"
   || fail "hive guardian check . found errors outside the baseline (above)"
 log "OK: Hive passes its own golden rules"
 
+# The SARIF of every rule's fixtures (and a suppressed finding) is valid
+# SARIF 2.1.0, with jsonschema-rs from the schemathesis venv.
+schema="$REPO_ROOT/../shared/reference/sarif/sarif-schema-2.1.0.json"
+if [[ -f "$schema" && -x "$SCHEMATHESIS_VENV/bin/python" ]]; then
+  sarif="$(mktemp "${TMPDIR:-/tmp}/guardian-sarif.XXXXXX")"
+  (cd "$REPO_ROOT" && "$hive" guardian check functions/guardian-engine/tests/fixtures functions/guardian/tests \
+    --format sarif --config /dev/null >"$sarif") || [[ $? == 1 ]] || fail "hive guardian check --format sarif failed"
+  "$SCHEMATHESIS_VENV/bin/python" - "$sarif" "$schema" <<'PY' || fail "the SARIF is not valid SARIF 2.1.0 (above)"
+import json, sys, jsonschema_rs
+log = json.load(open(sys.argv[1]))
+errors = list(jsonschema_rs.validator_for(json.load(open(sys.argv[2]))).iter_errors(log))
+for error in errors[:10]:
+    print("/".join(map(str, error.instance_path)), error.message[:300], file=sys.stderr)
+print(f"[guardian] SARIF: {len(log['runs'][0]['results'])} results, {len(errors)} schema errors", file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+  rm -f "$sarif"
+else
+  log "skipping the SARIF schema check: $schema or the schemathesis venv is missing"
+fi
+
 if [[ ! -f "$ORACLES_VENV/.complete" ]]; then
   log "installing ruff $RUFF_VERSION and radon $RADON_VERSION into $ORACLES_VENV"
   python3 -m venv "$ORACLES_VENV" && "$ORACLES_VENV/bin/pip" install --quiet "ruff==$RUFF_VERSION" "radon==$RADON_VERSION" \
