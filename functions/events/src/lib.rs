@@ -24,6 +24,7 @@ use axum::routing::get;
 use futures::Stream;
 use http::{HeaderMap, StatusCode};
 use infra::Error;
+use infra::time::now_ms;
 use infra::auth::{Identity, Verifier};
 use infra::config::Config;
 use infra::edge::schedule::Schedule;
@@ -308,9 +309,4 @@ fn follow(events: Events, tenant: String, filter: Filter) -> impl Stream<Item = 
             }
         }
     })
-}
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

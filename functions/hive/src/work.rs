@@ -192,7 +192,7 @@ pub fn tasks(args: TasksArgs) -> ExitCode {
                 let history = api.get(&format!("/v1/tasks/{id}/history")).await?;
                 let mut rows = vec![vec!["at".to_owned(), "from".into(), "event".into(), "to".into(), "actor".into(), "reason".into()]];
                 for entry in history["items"].as_array().into_iter().flatten() {
-                    let at = entry["at"].as_i64().map_or("-".into(), infra::events::envelope::rfc3339);
+                    let at = entry["at"].as_i64().map_or("-".into(), infra::time::rfc3339);
                     rows.push(std::iter::once(at).chain(["from", "event", "to", "actor", "reason"].iter().map(|k| text(&entry[*k]))).collect());
                 }
                 outln!("{}", table(&rows));

@@ -18,5 +18,6 @@ pub mod cache;
 pub mod queue;
 pub mod objects;
 pub mod aws;
+pub mod time;
 
 pub use error::Error;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Event, EventName};
 use crate::Error;
 use crate::queue::{Attributes, Message};
+use crate::time::rfc3339;
 
 pub const SPEC_VERSION: &str = "1.0";
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -114,38 +115,10 @@ impl Envelope {
     }
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339 in UTC
-/// (`2026-12-01T07:30:00.123Z`), with the civil-from-days conversion of
-/// Howard Hinnant's date algorithms, so no date crate is needed.
-pub fn rfc3339(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) =
-        (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::{StudyJobRequested, StudySubmitted};
-
-    #[test]
-    fn times_match_known_instants() {
-        // Reference values from `date -u -d @SECONDS +%FT%T`.
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_512_345_678), "2026-11-24T09:25:45.678Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
-    }
 
     fn job() -> StudyJobRequested {
         StudyJobRequested { tenant: "acme".into(), study: "s1".into(), job: "optimize".into() }
