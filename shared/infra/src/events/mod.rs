@@ -12,9 +12,9 @@
 //!   the sweep; and the consumers' inbox.
 //! - [`asyncapi`]: the AsyncAPI 3.0 document, derived from this registry.
 //!
-//! Adding an event is one variant, one line in [`EventName::ALL`] and in
-//! `as_str`, one payload struct implementing [`Event`], and one arm in
-//! [`payload_schema`]; the tests check that they agree.
+//! Adding an event is one line in the `registry!` list below and one
+//! payload struct implementing [`Event`]; a test checks that each payload
+//! names the event it is declared with.
 
 pub mod asyncapi;
 pub mod envelope;
@@ -32,168 +32,77 @@ use crate::Error;
 pub use envelope::Envelope;
 pub use outbox::{Inbox, Outbox, OutboxSettings, Staged};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventName {
-    /// A user submitted a study and its first jobs were planned.
-    StudySubmitted,
-    /// One job of a study (an optimisation, the Pareto anchors, a Pareto
-    /// point, a sample) is waiting for a worker.
-    StudyJobRequested,
-    /// One job of a study finished (successfully or not).
-    StudyJobCompleted,
-    /// Every job of a study finished and the results are aggregated.
-    StudyCompleted,
-    /// A study cannot complete.
-    StudyFailed,
-    TaskCreated,
-    TaskQueued,
-    TaskAssigned,
-    TaskStarted,
-    TaskReviewRequested,
-    TaskApproved,
-    TaskReworkRequested,
-    TaskEscalated,
-    TaskRejected,
-    TaskCompleted,
-    TaskFailed,
-    TaskCancelled,
-    /// The Reviewer's decision on a task's submission.
-    ReviewCompleted,
-    /// Code (files, a review submitted over HTTP, or a pull request) waits
-    /// for Guardian's analysis.
-    CodeAnalysisRequested,
-    /// Guardian analysed the code; findings and metrics are in the object store.
-    CodeAnalysisCompleted,
+/// Declares every event once: its variant, its wire name, its payload type
+/// and one line on what it means. The enum, [`EventName::ALL`], the names,
+/// the versions, the summaries and [`payload_schema`] all come from this
+/// one list, so they cannot disagree.
+macro_rules! registry {
+    ($($variant:ident => $name:literal, $payload:ty, $summary:literal;)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventName {
+            $(#[doc = $summary] $variant,)*
+        }
+
+        const COUNT: usize = [$($name),*].len();
+
+        impl EventName {
+            pub const ALL: [EventName; COUNT] = [$(EventName::$variant),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(EventName::$variant => $name),* }
+            }
+
+            /// The payload version a publisher of this build writes, and
+            /// the only one its consumers read.
+            pub fn version(self) -> u32 {
+                match self { $(EventName::$variant => <$payload as Event>::VERSION),* }
+            }
+
+            /// One line on what the event means, for the AsyncAPI document.
+            pub fn summary(self) -> &'static str {
+                match self { $(EventName::$variant => $summary),* }
+            }
+        }
+
+        /// The JSON Schema of an event's payload.
+        pub fn payload_schema(name: EventName, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            match name { $(EventName::$variant => generator.subschema_for::<$payload>()),* }
+        }
+
+        #[cfg(test)]
+        mod declared {
+            use super::*;
+
+            /// Each payload type names the variant it is declared with.
+            #[test]
+            fn each_payload_type_is_declared_with_its_own_name() {
+                $(assert_eq!(<$payload as Event>::NAME, EventName::$variant);)*
+            }
+        }
+    };
 }
 
-impl EventName {
-    pub const ALL: [EventName; 20] = [
-        EventName::StudySubmitted,
-        EventName::StudyJobRequested,
-        EventName::StudyJobCompleted,
-        EventName::StudyCompleted,
-        EventName::StudyFailed,
-        EventName::TaskCreated,
-        EventName::TaskQueued,
-        EventName::TaskAssigned,
-        EventName::TaskStarted,
-        EventName::TaskReviewRequested,
-        EventName::TaskApproved,
-        EventName::TaskReworkRequested,
-        EventName::TaskEscalated,
-        EventName::TaskRejected,
-        EventName::TaskCompleted,
-        EventName::TaskFailed,
-        EventName::TaskCancelled,
-        EventName::ReviewCompleted,
-        EventName::CodeAnalysisRequested,
-        EventName::CodeAnalysisCompleted,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EventName::StudySubmitted => "study.submitted",
-            EventName::StudyJobRequested => "study.job_requested",
-            EventName::StudyJobCompleted => "study.job_completed",
-            EventName::StudyCompleted => "study.completed",
-            EventName::StudyFailed => "study.failed",
-            EventName::TaskCreated => "task.created",
-            EventName::TaskQueued => "task.queued",
-            EventName::TaskAssigned => "task.assigned",
-            EventName::TaskStarted => "task.started",
-            EventName::TaskReviewRequested => "task.review_requested",
-            EventName::TaskApproved => "task.approved",
-            EventName::TaskReworkRequested => "task.rework_requested",
-            EventName::TaskEscalated => "task.escalated",
-            EventName::TaskRejected => "task.rejected",
-            EventName::TaskCompleted => "task.completed",
-            EventName::TaskFailed => "task.failed",
-            EventName::TaskCancelled => "task.cancelled",
-            EventName::ReviewCompleted => "review.completed",
-            EventName::CodeAnalysisRequested => "code.analysis_requested",
-            EventName::CodeAnalysisCompleted => "code.analysis_completed",
-        }
-    }
-
-    /// The payload version a publisher of this build writes, and the only
-    /// one its consumers read.
-    pub fn version(self) -> u32 {
-        match self {
-            EventName::StudySubmitted => StudySubmitted::VERSION,
-            EventName::StudyJobRequested => StudyJobRequested::VERSION,
-            EventName::StudyJobCompleted => StudyJobCompleted::VERSION,
-            EventName::StudyCompleted => StudyCompleted::VERSION,
-            EventName::StudyFailed => StudyFailed::VERSION,
-            EventName::TaskCreated => TaskCreated::VERSION,
-            EventName::TaskQueued => TaskQueued::VERSION,
-            EventName::TaskAssigned => TaskAssigned::VERSION,
-            EventName::TaskStarted => TaskStarted::VERSION,
-            EventName::TaskReviewRequested => TaskReviewRequested::VERSION,
-            EventName::TaskApproved => TaskApproved::VERSION,
-            EventName::TaskReworkRequested => TaskReworkRequested::VERSION,
-            EventName::TaskEscalated => TaskEscalated::VERSION,
-            EventName::TaskRejected => TaskRejected::VERSION,
-            EventName::TaskCompleted => TaskCompleted::VERSION,
-            EventName::TaskFailed => TaskFailed::VERSION,
-            EventName::TaskCancelled => TaskCancelled::VERSION,
-            EventName::ReviewCompleted => ReviewCompleted::VERSION,
-            EventName::CodeAnalysisRequested => CodeAnalysisRequested::VERSION,
-            EventName::CodeAnalysisCompleted => CodeAnalysisCompleted::VERSION,
-        }
-    }
-
-    /// One line on what the event means, for the AsyncAPI document.
-    pub fn summary(self) -> &'static str {
-        match self {
-            EventName::StudySubmitted => "A study was accepted and its first jobs planned.",
-            EventName::StudyJobRequested => "One job of a study waits for a worker.",
-            EventName::StudyJobCompleted => "One job of a study finished, successfully or not.",
-            EventName::StudyCompleted => "Every job of a study finished and its results are stored.",
-            EventName::StudyFailed => "A study cannot complete; `error` says why.",
-            EventName::TaskCreated => "A task was created (blocked on its dependencies, or queued).",
-            EventName::TaskQueued => "A task waits for a worker: its dependencies completed, or it is retried or reworked.",
-            EventName::TaskAssigned => "A worker claimed the task; a run (attempt) exists.",
-            EventName::TaskStarted => "The run's first heartbeat arrived.",
-            EventName::TaskReviewRequested => "The run succeeded and the task needs review; `result` is the submission.",
-            EventName::TaskApproved => "The review approved the work.",
-            EventName::TaskReworkRequested => "The review asked for rework; `reason` is the feedback.",
-            EventName::TaskEscalated => "A person must decide: the review escalated it, or the rework limit was reached.",
-            EventName::TaskRejected => "The review rejected the work.",
-            EventName::TaskCompleted => "The task is done.",
-            EventName::TaskFailed => "The task failed for good: out of retries, or not retryable.",
-            EventName::TaskCancelled => "The task was cancelled, by a person or because a dependency failed.",
-            EventName::ReviewCompleted => "The Reviewer decided on a task's submission.",
-            EventName::CodeAnalysisRequested => "Code waits for Guardian's golden-rule analysis.",
-            EventName::CodeAnalysisCompleted => "Guardian analysed the code; findings, metrics and SARIF are stored.",
-        }
-    }
-}
-
-/// The JSON Schema of an event's payload. The match is exhaustive, so a new
-/// name without a payload does not compile.
-pub fn payload_schema(name: EventName, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    match name {
-        EventName::StudySubmitted => generator.subschema_for::<StudySubmitted>(),
-        EventName::StudyJobRequested => generator.subschema_for::<StudyJobRequested>(),
-        EventName::StudyJobCompleted => generator.subschema_for::<StudyJobCompleted>(),
-        EventName::StudyCompleted => generator.subschema_for::<StudyCompleted>(),
-        EventName::StudyFailed => generator.subschema_for::<StudyFailed>(),
-        EventName::TaskCreated
-        | EventName::TaskQueued
-        | EventName::TaskAssigned
-        | EventName::TaskStarted
-        | EventName::TaskReviewRequested
-        | EventName::TaskApproved
-        | EventName::TaskReworkRequested
-        | EventName::TaskEscalated
-        | EventName::TaskRejected
-        | EventName::TaskCompleted
-        | EventName::TaskFailed
-        | EventName::TaskCancelled => generator.subschema_for::<TaskTransition>(),
-        EventName::ReviewCompleted => generator.subschema_for::<ReviewCompleted>(),
-        EventName::CodeAnalysisRequested => generator.subschema_for::<CodeAnalysisRequested>(),
-        EventName::CodeAnalysisCompleted => generator.subschema_for::<CodeAnalysisCompleted>(),
-    }
+registry! {
+    StudySubmitted => "study.submitted", StudySubmitted, "A study was accepted and its first jobs planned.";
+    StudyJobRequested => "study.job_requested", StudyJobRequested, "One job of a study waits for a worker.";
+    StudyJobCompleted => "study.job_completed", StudyJobCompleted, "One job of a study finished, successfully or not.";
+    StudyCompleted => "study.completed", StudyCompleted, "Every job of a study finished and its results are stored.";
+    StudyFailed => "study.failed", StudyFailed, "A study cannot complete; `error` says why.";
+    TaskCreated => "task.created", TaskCreated, "A task was created (blocked on its dependencies, or queued).";
+    TaskQueued => "task.queued", TaskQueued, "A task waits for a worker: its dependencies completed, or it is retried or reworked.";
+    TaskAssigned => "task.assigned", TaskAssigned, "A worker claimed the task; a run (attempt) exists.";
+    TaskStarted => "task.started", TaskStarted, "The run's first heartbeat arrived.";
+    TaskReviewRequested => "task.review_requested", TaskReviewRequested, "The run succeeded and the task needs review; `result` is the submission.";
+    TaskApproved => "task.approved", TaskApproved, "The review approved the work.";
+    TaskReworkRequested => "task.rework_requested", TaskReworkRequested, "The review asked for rework; `reason` is the feedback.";
+    TaskEscalated => "task.escalated", TaskEscalated, "A person must decide: the review escalated it, or the rework limit was reached.";
+    TaskRejected => "task.rejected", TaskRejected, "The review rejected the work.";
+    TaskCompleted => "task.completed", TaskCompleted, "The task is done.";
+    TaskFailed => "task.failed", TaskFailed, "The task failed for good: out of retries, or not retryable.";
+    TaskCancelled => "task.cancelled", TaskCancelled, "The task was cancelled, by a person or because a dependency failed.";
+    ReviewCompleted => "review.completed", ReviewCompleted, "The Reviewer decided on a task's submission.";
+    CodeAnalysisRequested => "code.analysis_requested", CodeAnalysisRequested, "Code waits for Guardian's golden-rule analysis.";
+    CodeAnalysisCompleted => "code.analysis_completed", CodeAnalysisCompleted, "Guardian analysed the code; findings, metrics and SARIF are stored.";
 }
 
 impl fmt::Display for EventName {
