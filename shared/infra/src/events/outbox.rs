@@ -28,36 +28,7 @@ use crate::events::{Envelope, EventName};
 /// Versions in the 1000s belong to `shared/infra`.
 pub fn migrations() -> Vec<Migration> {
     vec![
-        Migration::per_dialect(
-            1001,
-            "outbox",
-            "CREATE TABLE IF NOT EXISTS outbox (
-                seq BIGSERIAL PRIMARY KEY,
-                id TEXT NOT NULL UNIQUE,
-                tenant TEXT,
-                type TEXT NOT NULL,
-                created_at BIGINT NOT NULL,
-                sent_at BIGINT,
-                attempts BIGINT NOT NULL DEFAULT 0,
-                envelope TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
-            CREATE INDEX IF NOT EXISTS outbox_tenant ON outbox (tenant, seq);
-            CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);",
-            "CREATE TABLE IF NOT EXISTS outbox (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL UNIQUE,
-                tenant TEXT,
-                type TEXT NOT NULL,
-                created_at BIGINT NOT NULL,
-                sent_at BIGINT,
-                attempts BIGINT NOT NULL DEFAULT 0,
-                envelope TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
-            CREATE INDEX IF NOT EXISTS outbox_tenant ON outbox (tenant, seq);
-            CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);",
-        ),
+        Migration::per_dialect(1001, "outbox", &outbox_table("BIGSERIAL PRIMARY KEY"), &outbox_table("INTEGER PRIMARY KEY AUTOINCREMENT")),
         Migration::portable(
             1002,
             "inbox",
@@ -70,6 +41,25 @@ pub fn migrations() -> Vec<Migration> {
             CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at);",
         ),
     ]
+}
+
+/// The outbox table; the dialects differ only in how `seq` counts up.
+fn outbox_table(seq: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS outbox (
+                seq {seq},
+                id TEXT NOT NULL UNIQUE,
+                tenant TEXT,
+                type TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                sent_at BIGINT,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                envelope TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+            CREATE INDEX IF NOT EXISTS outbox_tenant ON outbox (tenant, seq);
+            CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);"
+    )
 }
 
 #[derive(Clone, Debug)]
