@@ -56,9 +56,6 @@ pub struct TokenArgs {
     subject: String,
 }
 
-/// How long a processed message id is remembered: longer than SQS's
-/// maximum retention (14 days), so no redelivery is ever mistaken for new.
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 /// How long shutdown waits for in-flight messages.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const SECRET_FILE: &str = "jwt-secret";
@@ -159,7 +156,7 @@ async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
     // Every subscription exists before the server takes a request, so no
     // event published from then on misses a subscriber.
     let store: Arc<dyn IdempotencyStore> =
-        Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
+        Arc::new(CacheIdempotencyStore::standard(adapters.cache.adapter.clone()));
     let mut consumer_tasks = tokio::task::JoinSet::new();
     for mut consumer in consumers {
         let name = consumer.subscription.name;

@@ -2,21 +2,17 @@
 //! SQS queue, reporting per-message failures (`ReportBatchItemFailures`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ecosystemiser::{Settings, Studies};
 use infra::config::Config;
 use infra::edge::{Adapters, CacheIdempotencyStore, run_queue_lambda};
-
-/// Longer than the queue's retention, so a redelivery is always recognised.
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     infra::telemetry::init(config.log_format);
     let adapters = Adapters::connect(&config).await?;
-    let store = Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
+    let store = Arc::new(CacheIdempotencyStore::standard(adapters.cache.adapter.clone()));
     let studies = Studies::start(&adapters, Settings::standard(&config)).await?;
     // The same consumer the local runner subscribes, so both run one declaration.
     let worker = ecosystemiser::worker(studies);

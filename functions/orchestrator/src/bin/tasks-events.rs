@@ -2,22 +2,18 @@
 //! subscription's SQS queue, with per-message failures reported.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use infra::config::Config;
 use infra::edge::{Adapters, CacheIdempotencyStore, run_queue_lambda};
 use infra::events::OutboxSettings;
 use orchestrator::{Orchestrator, Settings};
 
-/// Longer than the queue's retention, so a redelivery is always recognised.
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     infra::telemetry::init(config.log_format);
     let adapters = Adapters::connect(&config).await?;
-    let store = Arc::new(CacheIdempotencyStore::new(adapters.cache.adapter.clone(), IDEMPOTENCY_TTL));
+    let store = Arc::new(CacheIdempotencyStore::standard(adapters.cache.adapter.clone()));
     let outbox = OutboxSettings::standard(config.events_retention);
     let orchestrator = Orchestrator::start(&adapters, Settings::from_env()?, outbox).await?;
     let consumer = orchestrator::events_consumer(orchestrator);

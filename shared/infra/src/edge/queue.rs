@@ -157,9 +157,18 @@ pub struct CacheIdempotencyStore {
     ttl: std::time::Duration,
 }
 
+/// How long a processed message id is remembered: longer than SQS's
+/// maximum retention (14 days), so no redelivery is ever mistaken for new.
+pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 24 * 3600);
+
 impl CacheIdempotencyStore {
     pub fn new(cache: Arc<dyn crate::cache::Cache>, ttl: std::time::Duration) -> CacheIdempotencyStore {
         CacheIdempotencyStore { cache, ttl }
+    }
+
+    /// The store every consumer uses: keys kept for [`IDEMPOTENCY_TTL`].
+    pub fn standard(cache: Arc<dyn crate::cache::Cache>) -> CacheIdempotencyStore {
+        CacheIdempotencyStore::new(cache, IDEMPOTENCY_TTL)
     }
 
     fn key(key: &str) -> String {
