@@ -1,0 +1,1 @@
+//! The critical path method.

@@ -1,0 +1,1 @@
+//! PERT odds and Monte Carlo.

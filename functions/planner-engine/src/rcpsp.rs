@@ -1,0 +1,1 @@
+//! The resource-constrained project scheduling problem.
