@@ -49,6 +49,110 @@ pub struct Config {
     pub rate_limit_per_minute: u64,
     /// `AWS_LAMBDA_FUNCTION_NAME`, set by the Lambda runtime and nowhere else.
     pub lambda_function_name: Option<String>,
+    pub llm: LlmConfig,
+}
+
+/// `HIVE_LLM_PROVIDER`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlmProvider {
+    /// No model (the default): callers use their deterministic path.
+    None,
+    /// `POST /v1/chat/completions` with a strict JSON Schema response
+    /// format: OpenAI, vLLM, llama.cpp's server, Ollama.
+    OpenAi,
+    /// The Anthropic Messages API with one forced tool.
+    Anthropic,
+}
+
+/// The language model the `llm` port calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmConfig {
+    pub provider: LlmProvider,
+    /// `HIVE_LLM_BASE_URL`, without the `/v1/...` path; by default the
+    /// provider's public API.
+    pub base_url: String,
+    /// `HIVE_LLM_MODEL`; required with a provider.
+    pub model: String,
+    /// `HIVE_LLM_API_KEY`; local servers need none.
+    pub api_key: Option<Secret>,
+    /// `HIVE_LLM_TIMEOUT` per attempt (default 60s).
+    pub timeout: Duration,
+    /// `HIVE_LLM_PRICE_IN_PER_MTOK` and `HIVE_LLM_PRICE_OUT_PER_MTOK`: US
+    /// dollars per million input and output tokens (default 0).
+    pub price_in_per_mtok: f64,
+    pub price_out_per_mtok: f64,
+    /// `HIVE_LLM_MONTHLY_BUDGET_USD` per tenant; `None` is no limit.
+    pub monthly_budget_usd: Option<f64>,
+}
+
+impl LlmConfig {
+    /// No model, for tests and for deployments without one.
+    pub fn none() -> LlmConfig {
+        LlmConfig {
+            provider: LlmProvider::None,
+            base_url: String::new(),
+            model: String::new(),
+            api_key: None,
+            timeout: Duration::from_secs(60),
+            price_in_per_mtok: 0.0,
+            price_out_per_mtok: 0.0,
+            monthly_budget_usd: None,
+        }
+    }
+
+    /// What a call with these token counts costs, in US dollars.
+    pub fn cost_usd(&self, tokens_in: u64, tokens_out: u64) -> f64 {
+        (tokens_in as f64 * self.price_in_per_mtok + tokens_out as f64 * self.price_out_per_mtok) / 1e6
+    }
+
+    fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<LlmConfig, Error> {
+        let (provider, default_base) = match var("HIVE_LLM_PROVIDER").as_deref() {
+            None | Some("none") => (LlmProvider::None, ""),
+            Some("openai") => (LlmProvider::OpenAi, "https://api.openai.com"),
+            Some("anthropic") => (LlmProvider::Anthropic, "https://api.anthropic.com"),
+            Some(_) => return Err(invalid("HIVE_LLM_PROVIDER", "must be one of openai, anthropic, none")),
+        };
+        let base_url = var("HIVE_LLM_BASE_URL").unwrap_or_else(|| default_base.to_owned());
+        let base_url = base_url.trim_end_matches('/').trim_end_matches("/v1").to_owned();
+        if provider != LlmProvider::None && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid("HIVE_LLM_BASE_URL", "must be an http:// or https:// URL"));
+        }
+        if base_url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().unwrap_or("").contains('@')) {
+            return Err(invalid("HIVE_LLM_BASE_URL", "must not carry credentials (use HIVE_LLM_API_KEY)"));
+        }
+        let model = match (provider, var("HIVE_LLM_MODEL")) {
+            (LlmProvider::None, model) => model.unwrap_or_default(),
+            (_, Some(model)) => model,
+            (_, None) => return Err(Error::Config("HIVE_LLM_MODEL is required when HIVE_LLM_PROVIDER is set".into())),
+        };
+        let timeout = match var("HIVE_LLM_TIMEOUT") {
+            None => Duration::from_secs(60),
+            Some(text) => parse_duration(&text)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| invalid("HIVE_LLM_TIMEOUT", "must be a duration like 30s or 2m"))?,
+        };
+        let price = |name: &str| -> Result<f64, Error> {
+            match var(name) {
+                None => Ok(0.0),
+                Some(text) => text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| p.is_finite() && *p >= 0.0)
+                    .ok_or_else(|| invalid(name, "must be a non-negative number of US dollars")),
+            }
+        };
+        Ok(LlmConfig {
+            provider,
+            base_url,
+            model,
+            api_key: var("HIVE_LLM_API_KEY").map(Secret),
+            timeout,
+            price_in_per_mtok: price("HIVE_LLM_PRICE_IN_PER_MTOK")?,
+            price_out_per_mtok: price("HIVE_LLM_PRICE_OUT_PER_MTOK")?,
+            monthly_budget_usd: var("HIVE_LLM_MONTHLY_BUDGET_USD").map(|_| price("HIVE_LLM_MONTHLY_BUDGET_USD")).transpose()?,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,6 +363,7 @@ impl Config {
         };
 
         let lambda_function_name = var("AWS_LAMBDA_FUNCTION_NAME");
+        let llm = LlmConfig::from_vars(&var)?;
         let log_format = match var("HIVE_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -285,7 +390,7 @@ impl Config {
             events_stream_for,
             concurrency,
             objects,
-            aws, jwt, log_format, rate_limit_per_minute, lambda_function_name })
+            aws, jwt, log_format, rate_limit_per_minute, lambda_function_name, llm })
     }
 
     /// Whether this process is a Lambda function rather than the local runner.
@@ -401,6 +506,36 @@ mod tests {
         assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
         assert_eq!(config.jwt.key, Some(JwtKey::Hs256Secret(Secret::new(SECRET))));
         assert_eq!((config.jwt.issuer.as_str(), config.jwt.audience.as_str()), ("iss", "aud"));
+    }
+
+    #[test]
+    fn llm_provider_model_and_prices() {
+        assert_eq!(config(&[]).unwrap().llm, LlmConfig::none());
+        let llm = config(&[
+            ("HIVE_LLM_PROVIDER", "anthropic"),
+            ("HIVE_LLM_MODEL", "claude-sonnet-4-5"),
+            ("HIVE_LLM_API_KEY", "sk-ant-secret"),
+            ("HIVE_LLM_TIMEOUT", "20s"),
+            ("HIVE_LLM_PRICE_IN_PER_MTOK", "3"),
+            ("HIVE_LLM_PRICE_OUT_PER_MTOK", "15"),
+            ("HIVE_LLM_MONTHLY_BUDGET_USD", "2.5"),
+        ])
+        .unwrap()
+        .llm;
+        assert_eq!(llm.provider, LlmProvider::Anthropic);
+        assert_eq!(llm.base_url, "https://api.anthropic.com");
+        assert_eq!(llm.timeout, Duration::from_secs(20));
+        assert_eq!(llm.monthly_budget_usd, Some(2.5));
+        // 1000 in at $3/Mtok and 2000 out at $15/Mtok: 0.003 + 0.03.
+        assert!((llm.cost_usd(1000, 2000) - 0.033).abs() < 1e-12);
+        assert!(!format!("{llm:?}").contains("sk-ant-secret"));
+        let local = config(&[("HIVE_LLM_PROVIDER", "openai"), ("HIVE_LLM_MODEL", "m"), ("HIVE_LLM_BASE_URL", "http://127.0.0.1:8000/v1/")]).unwrap();
+        assert_eq!(local.llm.base_url, "http://127.0.0.1:8000");
+        assert!(config_error(&[("HIVE_LLM_PROVIDER", "openai")]).contains("HIVE_LLM_MODEL"));
+        assert!(config_error(&[("HIVE_LLM_PROVIDER", "gpt")]).contains("HIVE_LLM_PROVIDER"));
+        assert!(config_error(&[("HIVE_LLM_PRICE_IN_PER_MTOK", "-1")]).contains("HIVE_LLM_PRICE_IN_PER_MTOK"));
+        let with_user = [("HIVE_LLM_PROVIDER", "openai"), ("HIVE_LLM_MODEL", "m"), ("HIVE_LLM_BASE_URL", "https://u:p@h")];
+        assert!(config_error(&with_user).contains("HIVE_LLM_BASE_URL"));
     }
 
     #[test]

@@ -103,6 +103,11 @@ registry! {
     ReviewCompleted => "review.completed", ReviewCompleted, "The Reviewer decided on a task's submission.";
     CodeAnalysisRequested => "code.analysis_requested", CodeAnalysisRequested, "Code waits for Guardian's golden-rule analysis.";
     CodeAnalysisCompleted => "code.analysis_completed", CodeAnalysisCompleted, "Guardian analysed the code; findings, metrics and SARIF are stored.";
+    PlanRequested => "plan.requested", PlanRequested, "A plan waits for the Planner: a goal to propose from, or a user plan to analyse.";
+    PlanGenerated => "plan.generated", PlanGenerated, "The Planner stored a validated plan and its analysis; `planner` says which path produced it.";
+    PlanFailed => "plan.failed", PlanFailed, "No plan could be made; `reason` says why.";
+    PlanCreated => "plan.created", PlanCreated, "A plan was approved: the Orchestrator creates its tasks with their dependencies.";
+    WorkflowBlocked => "workflow.blocked", WorkflowBlocked, "A plan's task failed for good; `blocked` names the tasks that now cannot run.";
 }
 
 impl fmt::Display for EventName {
@@ -405,6 +410,118 @@ impl Event for CodeAnalysisCompleted {
     }
 }
 
+/// `plan.requested`: the Planner worker's work item. The plan's request
+/// (goal or user plan) is stored with it; the tenant is the envelope's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequested {
+    pub plan: String,
+}
+
+/// `plan.generated`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanGenerated {
+    pub plan: String,
+    /// `llm`, `llm_repaired`, `heuristic`, `heuristic_fallback` or `user`.
+    pub planner: String,
+    /// Why the heuristic was used instead of the model, for `heuristic_fallback`.
+    pub fallback_reason: Option<String>,
+    pub tasks: u64,
+    /// The resource-constrained makespan, in minutes.
+    pub makespan_min: f64,
+    pub critical_path: Vec<String>,
+    /// P(finish by the deadline), when the plan has a deadline.
+    pub probability_by_deadline: Option<f64>,
+}
+
+/// `plan.failed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFailed {
+    pub plan: String,
+    pub reason: String,
+}
+
+/// One task of an approved plan, named like an item of the Orchestrator's
+/// `POST /v1/tasks/batch` so the mapping is field for field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedTask {
+    /// The plan's task id; `depends_on` names other keys of the same plan.
+    pub key: String,
+    /// The id the Orchestrator gives the task: fixed by the Planner so that
+    /// a redelivered `plan.created` creates nothing twice and `task.*`
+    /// events map back to the plan.
+    pub task_id: String,
+    pub title: String,
+    pub role: String,
+    pub depends_on: Vec<String>,
+    pub description: Option<String>,
+    pub acceptance_criteria: Vec<String>,
+    /// The expected duration (the PERT mean for three-point estimates).
+    pub estimate_min: f64,
+    /// `low`, `normal`, `high` or `urgent`: tasks on the critical path are `high`.
+    pub priority: Option<String>,
+}
+
+/// `plan.created`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanCreated {
+    pub plan_id: String,
+    pub goal: Option<String>,
+    pub tasks: Vec<PlannedTask>,
+}
+
+/// `workflow.blocked`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowBlocked {
+    pub plan_id: String,
+    /// The key and the Orchestrator's id of the task that failed.
+    pub failed_key: String,
+    pub failed_task: String,
+    /// Keys of the plan's tasks that depend on it, directly or not.
+    pub blocked: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl Event for PlanRequested {
+    const NAME: EventName = EventName::PlanRequested;
+    fn subject(&self) -> String {
+        self.plan.clone()
+    }
+}
+
+impl Event for PlanGenerated {
+    const NAME: EventName = EventName::PlanGenerated;
+    fn subject(&self) -> String {
+        self.plan.clone()
+    }
+}
+
+impl Event for PlanFailed {
+    const NAME: EventName = EventName::PlanFailed;
+    fn subject(&self) -> String {
+        self.plan.clone()
+    }
+}
+
+impl Event for PlanCreated {
+    const NAME: EventName = EventName::PlanCreated;
+    fn subject(&self) -> String {
+        self.plan_id.clone()
+    }
+}
+
+impl Event for WorkflowBlocked {
+    const NAME: EventName = EventName::WorkflowBlocked;
+    fn subject(&self) -> String {
+        self.plan_id.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -428,7 +545,7 @@ mod tests {
     fn names_are_lowercase_dotted_with_a_known_prefix() {
         for event in EventName::ALL {
             let (entity, action) = event.as_str().split_once('.').unwrap();
-            assert!(["study", "task", "review", "code"].contains(&entity), "{event}");
+            assert!(["study", "task", "review", "code", "plan", "workflow"].contains(&entity), "{event}");
             assert!(action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{event}");
         }
     }
@@ -456,6 +573,11 @@ mod tests {
             ReviewCompleted::NAME,
             CodeAnalysisRequested::NAME,
             CodeAnalysisCompleted::NAME,
+            PlanRequested::NAME,
+            PlanGenerated::NAME,
+            PlanFailed::NAME,
+            PlanCreated::NAME,
+            WorkflowBlocked::NAME,
         ];
         assert_eq!(BTreeSet::from(named), BTreeSet::from(EventName::ALL));
     }
