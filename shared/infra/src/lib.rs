@@ -10,6 +10,7 @@ pub mod config;
 pub mod telemetry;
 pub mod auth;
 pub mod resilience;
+pub mod llm;
 pub mod events;
 pub mod bus;
 pub mod edge;
@@ -19,5 +20,6 @@ pub mod queue;
 pub mod objects;
 pub mod aws;
 pub mod time;
+pub mod ssrf;
 
 pub use error::Error;
