@@ -226,7 +226,7 @@ async fn review_decisions_from_the_bus_move_the_task_once() {
     let run = app.claim(&worker, 1).await[0]["run"].as_str().unwrap().to_owned();
     assert_eq!(complete(run, 1).await["task"]["state"], "review_pending");
     let review = |decision: ReviewDecision| {
-        let event = ReviewCompleted { review: "r1".into(), task: task.clone(), decision, score: Some(60.0), feedback: Some("add a test".into()) };
+        let event = ReviewCompleted { review: "r1".into(), task: task.clone(), decision, score: Some(60.0), feedback: Some("add a test".into()), sub_scores: None, link: None };
         let envelope = Envelope::new("/hive/reviewer", Some("acme"), "c", &event, 0).unwrap();
         infra::edge::Message::new("tasks-events", &envelope.id, &serde_json::to_string(&envelope).unwrap(), Default::default())
     };

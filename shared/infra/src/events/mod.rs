@@ -345,6 +345,12 @@ pub struct ReviewCompleted {
     pub score: Option<f64>,
     /// What to change, for a rework; why, otherwise.
     pub feedback: Option<String>,
+    /// Each area's sub-score (0–100), by name (`code_quality`, `tests`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_scores: Option<std::collections::BTreeMap<String, f64>>,
+    /// The path of the full review (`/v1/reviews/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl Event for ReviewCompleted {
