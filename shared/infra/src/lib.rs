@@ -10,6 +10,7 @@ pub mod config;
 pub mod telemetry;
 pub mod auth;
 pub mod resilience;
+pub mod llm;
 pub mod events;
 pub mod bus;
 pub mod edge;
