@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::Orchestrator;
 use crate::model::{HistoryEntry, Run, Task, Timeouts, Worker, valid_role};
-use crate::repo::{Claimed, Denied, NewTask};
+use crate::repo::{Claimed, Completion, Denied, Finished, NewTask};
 
 pub const READ_SCOPE: &str = "tasks:read";
 pub const WRITE_SCOPE: &str = "tasks:write";
@@ -51,6 +51,8 @@ pub fn routes(orchestrator: Orchestrator, verifier: Arc<Verifier>) -> Router {
         .route("/v1/workers/{id}/claim", post(claim))
         .route("/v1/runs/{id}/heartbeat", post(run_heartbeat))
         .route("/v1/runs/{id}/complete", post(complete))
+        .route("/v1/runs/heartbeat", post(heartbeat_batch))
+        .route("/v1/runs/complete", post(complete_batch))
         .route_layer(require_scopes(&verifier, &[WORK_SCOPE]));
     read.merge(tasks).merge(write).merge(work).with_state(orchestrator)
 }
@@ -65,6 +67,7 @@ impl From<Denied> for ApiError {
             Denied::Refused(refused) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", refused.to_string()).with_field("state"),
             Denied::NotFound(message) => ApiError::not_found(message),
             Denied::Stale(message) => ApiError::new(StatusCode::CONFLICT, "stale", message),
+            Denied::Attempt(message) => ApiError::new(StatusCode::CONFLICT, "stale", message).with_field("attempt"),
             Denied::Store(error) => error.into(),
         }
     }
@@ -595,13 +598,24 @@ async fn claim(State(o): State<Orchestrator>, identity: Identity, Path(id): Path
         .min(o.settings.max_claim_wait);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
+        // Listening starts before the claim looks, so a task queued in
+        // between still wakes this request.
+        let queued = o.repo.queued();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
         let runs = o.repo.claim(&identity.tenant, &id, body.max as usize, &o.settings.role_limits).await?;
-        if !runs.is_empty() || tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if !runs.is_empty() || now >= deadline {
             return Ok(axum::Json(ClaimReply { runs }).into_response());
         }
-        tokio::time::sleep(Duration::from_millis(100).min(deadline - tokio::time::Instant::now())).await;
+        // A retry's backoff ends without a notification: look again at
+        // least every CLAIM_RECHECK.
+        let _ = tokio::time::timeout(CLAIM_RECHECK.min(deadline - now), queued).await;
     }
 }
+
+/// How often a waiting claim looks again without a wake-up.
+const CLAIM_RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -620,19 +634,10 @@ fn run_id(id: &str) -> Result<(), ApiError> {
     uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| ApiError::not_found(format!("no run {id}")))
 }
 
-async fn check_attempt(o: &Orchestrator, tenant: &str, run: &str, attempt: i64) -> Result<(), ApiError> {
-    let rows = o.repo.database().query("SELECT attempt FROM runs WHERE tenant = $1 AND id = $2", &[tenant.into(), run.into()]).await?;
-    let row = rows.first().ok_or_else(|| ApiError::not_found(format!("no run {run}")))?;
-    if row.int("attempt")? != attempt {
-        return Err(ApiError::new(StatusCode::CONFLICT, "stale", format!("run {run} is not attempt {attempt}")).with_field("attempt"));
-    }
-    Ok(())
-}
-
 async fn run_heartbeat(State(o): State<Orchestrator>, identity: Identity, Path(id): Path<String>, ApiJson(body): ApiJson<RunHeartbeatBody>) -> Result<Response, ApiError> {
     run_id(&id)?;
-    check_attempt(&o, &identity.tenant, &id, body.attempt).await?;
-    let run = o.repo.run_heartbeat(&identity.tenant, &id).await?;
+    let mut answers = o.repo.heartbeat_runs(&identity.tenant, &[(id, body.attempt)]).await?;
+    let run = answers.remove(0)?;
     Ok(axum::Json(RunReply { run }).into_response())
 }
 
@@ -657,20 +662,178 @@ struct CompleteBody {
     retryable: bool,
 }
 
+impl CompleteBody {
+    fn completion(self, run: String, field: &str) -> Result<Completion, ApiError> {
+        if self.error.as_ref().is_some_and(|e| e.chars().count() > 10_000) {
+            return Err(unprocessable(&format!("{field}error"), "at most 10000 characters"));
+        }
+        Ok(Completion {
+            run,
+            attempt: self.attempt,
+            success: matches!(self.outcome, RunOutcome::Success),
+            result: self.result.map(serde_json::Value::Object),
+            error: self.error,
+            retryable: self.retryable,
+        })
+    }
+}
+
+impl Orchestrator {
+    async fn complete(&self, tenant: &str, completions: &[Completion]) -> Result<Vec<Result<Finished, Denied>>, ApiError> {
+        let settings = self.settings.clone();
+        let backoff = move |attempt: i64| {
+            orchestrator_engine::backoff(attempt.max(1) as u32, settings.backoff_base, settings.backoff_cap, rand::random::<f64>())
+        };
+        Ok(self.repo.complete_runs(tenant, completions, backoff).await?)
+    }
+}
+
 async fn complete(State(o): State<Orchestrator>, identity: Identity, Path(id): Path<String>, ApiJson(body): ApiJson<CompleteBody>) -> Result<Response, ApiError> {
     run_id(&id)?;
-    if body.error.as_ref().is_some_and(|e| e.chars().count() > 10_000) {
-        return Err(unprocessable("error", "at most 10000 characters"));
-    }
-    check_attempt(&o, &identity.tenant, &id, body.attempt).await?;
-    let settings = o.settings.clone();
-    let backoff = move |attempt: i64| {
-        orchestrator_engine::backoff(attempt.max(1) as u32, settings.backoff_base, settings.backoff_cap, rand::random::<f64>())
-    };
-    let success = matches!(body.outcome, RunOutcome::Success);
-    let result = body.result.map(serde_json::Value::Object);
-    let task = o.repo.complete(&identity.tenant, &id, success, result, body.error, body.retryable, backoff).await?;
+    let completion = body.completion(id, "")?;
+    let finished = o.complete(&identity.tenant, &[completion]).await?.remove(0)?;
+    let (task, _) = o.repo.get(&identity.tenant, &finished.task).await?.ok_or_else(|| ApiError::not_found(format!("no task {}", finished.task)))?;
     Ok(axum::Json(TaskReply { task }).into_response())
+}
+
+/// Most runs one batch request names: a claim's largest.
+const MAX_RUNS_PER_REQUEST: usize = 100;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunRef {
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    run: String,
+    #[schemars(range(min = 1))]
+    attempt: i64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatBatchBody {
+    #[schemars(length(min = 1, max = 100))]
+    runs: Vec<RunRef>,
+}
+
+/// Why one run of a batch was refused: what the single-run route answers.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ItemError {
+    status: u16,
+    code: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl From<Denied> for ItemError {
+    fn from(denied: Denied) -> ItemError {
+        let error = ApiError::from(denied);
+        ItemError { status: error.status().as_u16(), code: error.code().to_owned(), message: error.message().to_owned(), field: error.field().map(str::to_owned) }
+    }
+}
+
+/// One run's answer in a batch: exactly one of `run`/`task` and `error`.
+#[derive(Debug, Serialize, JsonSchema)]
+struct RunAnswer<T> {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ItemError>,
+}
+
+impl<T> RunAnswer<T> {
+    fn new(id: String, outcome: Result<T, Denied>) -> RunAnswer<T> {
+        match outcome {
+            Ok(ok) => RunAnswer { id, ok: Some(ok), error: None },
+            Err(denied) => RunAnswer { id, ok: None, error: Some(denied.into()) },
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct HeartbeatBatchReply {
+    runs: Vec<RunAnswer<Run>>,
+}
+
+fn batch_run_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
+    for (index, id) in ids.enumerate() {
+        if index >= MAX_RUNS_PER_REQUEST {
+            return Err(unprocessable("runs", format!("at most {MAX_RUNS_PER_REQUEST} runs per request")));
+        }
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(unprocessable(&format!("runs[{index}].run"), "a run id (a UUID)"));
+        }
+    }
+    Ok(())
+}
+
+/// Heartbeats several runs in one transaction; each run answers for itself.
+async fn heartbeat_batch(State(o): State<Orchestrator>, identity: Identity, ApiJson(body): ApiJson<HeartbeatBatchBody>) -> Result<Response, ApiError> {
+    if body.runs.is_empty() {
+        return Err(unprocessable("runs", "at least one run"));
+    }
+    batch_run_ids(body.runs.iter().map(|r| r.run.as_str()))?;
+    let keys: Vec<(String, i64)> = body.runs.into_iter().map(|r| (r.run, r.attempt)).collect();
+    let answers = o.repo.heartbeat_runs(&identity.tenant, &keys).await?;
+    let runs = keys.into_iter().zip(answers).map(|((id, _), outcome)| RunAnswer::new(id, outcome)).collect();
+    Ok(axum::Json(HeartbeatBatchReply { runs }).into_response())
+}
+
+/// A completion of a batch: the run, and the single route's body. (serde
+/// cannot both flatten and refuse unknown fields, so they are listed again.)
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CompletionItem {
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    run: String,
+    #[schemars(range(min = 1))]
+    attempt: i64,
+    outcome: RunOutcome,
+    result: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schemars(length(max = 10000))]
+    error: Option<String>,
+    #[serde(default = "yes")]
+    retryable: bool,
+}
+
+impl CompletionItem {
+    fn split(self) -> (String, CompleteBody) {
+        let body = CompleteBody { attempt: self.attempt, outcome: self.outcome, result: self.result, error: self.error, retryable: self.retryable };
+        (self.run, body)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CompleteBatchBody {
+    #[schemars(length(min = 1, max = 100))]
+    runs: Vec<CompletionItem>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct CompleteBatchReply {
+    runs: Vec<RunAnswer<Finished>>,
+}
+
+/// Reports several runs' outcomes in one transaction, each once.
+async fn complete_batch(State(o): State<Orchestrator>, identity: Identity, ApiJson(body): ApiJson<CompleteBatchBody>) -> Result<Response, ApiError> {
+    if body.runs.is_empty() {
+        return Err(unprocessable("runs", "at least one run"));
+    }
+    batch_run_ids(body.runs.iter().map(|r| r.run.as_str()))?;
+    let completions = body
+        .runs
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let (run, body) = item.split();
+            body.completion(run, &format!("runs[{index}]."))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let answers = o.complete(&identity.tenant, &completions).await?;
+    let runs = completions.into_iter().zip(answers).map(|(c, outcome)| RunAnswer::new(c.run, outcome)).collect();
+    Ok(axum::Json(CompleteBatchReply { runs }).into_response())
 }
 
 /// Every route this module serves: the OpenAPI test holds the document to it.
@@ -689,6 +852,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/v1/workers/{id}/claim", "post"),
     ("/v1/runs/{id}/heartbeat", "post"),
     ("/v1/runs/{id}/complete", "post"),
+    ("/v1/runs/heartbeat", "post"),
+    ("/v1/runs/complete", "post"),
 ];
 
 /// The tasks API's OpenAPI document, from the same types the handlers read
@@ -714,6 +879,10 @@ pub fn openapi() -> serde_json::Value {
     let heartbeat_body = d.schema::<RunHeartbeatBody>();
     let run_reply = d.schema::<RunReply>();
     let complete_body = d.schema::<CompleteBody>();
+    let heartbeat_batch_body = d.schema::<HeartbeatBatchBody>();
+    let heartbeat_batch_reply = d.schema::<HeartbeatBatchReply>();
+    let complete_batch_body = d.schema::<CompleteBatchBody>();
+    let complete_batch_reply = d.schema::<CompleteBatchReply>();
     let from_task = json!({"id": "$response.body#/task/id"});
     let from_worker = json!({"id": "$response.body#/worker/id"});
     let task_op = |op: Operation| op.path_parameter("id", uuid.clone(), "The task's id.").error(404, "no such task for this tenant");
@@ -806,6 +975,22 @@ pub fn openapi() -> serde_json::Value {
                 .json_body(complete_body)
                 .json_response(200, "the task", task_reply)
                 .error(404, "no such run"),
-        ));
+        ))
+        .operation(
+            Operation::post("/v1/runs/heartbeat", "heartbeatRuns")
+                .summary("Heartbeats up to 100 runs in one transaction; the first heartbeat starts a run. Each run answers for itself, with `ok` or the `error` the single-run route would give.")
+                .scope(WORK_SCOPE)
+                .json_body(heartbeat_batch_body)
+                .json_response(200, "one answer per run, in order", heartbeat_batch_reply)
+                .error(409, "a run or its task changed meanwhile; send it again"),
+        )
+        .operation(
+            Operation::post("/v1/runs/complete", "completeRuns")
+                .summary("Reports up to 100 runs' outcomes in one transaction, each once. Each run answers for itself, with `ok` (where its task is now) or the `error` the single-run route would give.")
+                .scope(WORK_SCOPE)
+                .json_body(complete_batch_body)
+                .json_response(200, "one answer per run, in order", complete_batch_reply)
+                .error(409, "a run or its task changed meanwhile; send it again"),
+        );
     d.to_json()
 }

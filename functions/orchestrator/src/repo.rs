@@ -11,7 +11,7 @@
 //! Every query filters on the tenant, except the scheduler's sweeps, which
 //! look across tenants by design.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use infra::Error;
@@ -146,11 +146,33 @@ pub enum Denied {
     /// The run or task moved on (a zombie's late write, a race lost).
     #[error("{0}")]
     Stale(String),
+    /// A run's write named another attempt than the run's.
+    #[error("{0}")]
+    Attempt(String),
     #[error(transparent)]
     Store(#[from] Error),
 }
 
 pub type Outcome<T> = Result<T, Denied>;
+
+/// One run's outcome as its worker reports it.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub run: String,
+    pub attempt: i64,
+    pub success: bool,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    /// For a failure: whether another attempt may succeed.
+    pub retryable: bool,
+}
+
+/// Where a completion left its task.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Finished {
+    pub task: String,
+    pub state: TaskState,
+}
 
 /// One claimed run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -168,21 +190,44 @@ pub struct Sweep {
     pub workers_offline: usize,
 }
 
+/// Ids per `IN (…)` list.
+const ID_CHUNK: usize = 200;
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 const TASK_COLUMNS: &str = "id, title, role, state, priority, review, max_retries, attempts, reworks, rework_limit, \
      criteria, input, cancel_on_upstream, schedule_to_start_s, start_to_close_s, heartbeat_s, result, feedback, reason, \
      created_at, updated_at, not_before, attempt_base";
 const RUN_COLUMNS: &str =
     "id, task, attempt, worker, state, created_at, started_at, heartbeat_at, finished_at, lease_expires_at, error, result";
 
+/// The channel a commit that queued tasks notifies (payload: the tenant).
+const QUEUED_CHANNEL: &str = "hive_tasks_queued";
+
 #[derive(Clone)]
 pub struct TaskRepo {
     db: Arc<dyn Database>,
     outbox: Outbox,
+    /// Wakes long-polling claimers when tasks are queued: by this process's
+    /// commits, and by any process's through the database's LISTEN.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl TaskRepo {
+    /// Must run inside the Tokio runtime: on PostgreSQL it starts listening.
     pub fn new(db: Arc<dyn Database>, outbox: Outbox) -> TaskRepo {
-        TaskRepo { db, outbox }
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let woken = wake.clone();
+        db.listen(QUEUED_CHANNEL, Arc::new(move |_tenant: &str| woken.notify_waiters()));
+        TaskRepo { db, outbox, wake }
+    }
+
+    /// Resolves when tasks may have been queued since it was enabled.
+    pub fn queued(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
     }
 
     pub async fn migrate(&self) -> Result<(), Error> {
@@ -197,12 +242,19 @@ impl TaskRepo {
         let mut tx = self.db.begin().await?;
         let dialect = self.db.dialect();
         let now = database_now(&mut *tx, dialect).await?;
-        Ok(Tx { tx, dialect, now, tenant: tenant.to_owned(), actor: actor.to_owned(), staged: Staged::default() })
+        Ok(Tx { tx, dialect, now, tenant: tenant.to_owned(), actor: actor.to_owned(), staged: Staged::default(), queued: false })
     }
 
-    async fn commit(&self, tx: Tx) -> Result<(), Error> {
-        let (now, staged) = (tx.now, tx.staged);
+    async fn commit(&self, mut tx: Tx) -> Result<(), Error> {
+        if tx.queued && tx.dialect == Dialect::Postgres {
+            // Delivered at the commit, to every listening process.
+            tx.tx.query("SELECT pg_notify($1, $2)::text AS sent", &[QUEUED_CHANNEL.into(), tx.tenant.clone().into()]).await?;
+        }
+        let (now, staged, queued) = (tx.now, tx.staged, tx.queued);
         tx.tx.commit().await?;
+        if queued {
+            self.wake.notify_waiters();
+        }
         self.outbox.relay(staged, now).await;
         Ok(())
     }
@@ -258,7 +310,8 @@ impl TaskRepo {
                 .await?;
             }
             let stored = tx.task(&task.id).await?.ok_or_else(|| Denied::NotFound(task.id.clone()))?;
-            tx.record(&stored, None, "create", None, None).await?;
+            tx.record_many(std::slice::from_ref(&stored), None, "create", None, |_| None).await?;
+            tx.queued |= state == TaskState::Queued;
             created.push(stored);
         }
         self.commit(tx).await?;
@@ -359,7 +412,7 @@ impl TaskRepo {
             TaskEvent::ResolveApprove => {
                 let approved = tx.transition(&task, event, reason, None).await?;
                 let done = tx.transition(&approved, TaskEvent::Complete, reason, None).await?;
-                tx.release_children(&done.id).await?;
+                tx.release_children(&[&done.id]).await?;
             }
             TaskEvent::ResolveReject => {
                 tx.transition(&task, event, reason, None).await?;
@@ -412,131 +465,108 @@ impl TaskRepo {
     /// Claims up to `max` queued tasks for the worker, in one transaction:
     /// higher priority first, then oldest, within the worker's free
     /// capacity and each role's limit across all of the tenant's workers.
-    pub async fn claim(&self, tenant: &str, worker_id: &str, max: usize, default_limits: &std::collections::BTreeMap<String, i64>) -> Outcome<Vec<Claimed>> {
+    pub async fn claim(&self, tenant: &str, worker_id: &str, max: usize, default_limits: &BTreeMap<String, i64>) -> Outcome<Vec<Claimed>> {
         let mut tx = self.begin(tenant, worker_id).await?;
         let worker = tx.worker(worker_id, true).await?.ok_or_else(|| Denied::NotFound(format!("no worker {worker_id}")))?;
         let mut roles = worker.roles.clone();
         roles.sort();
-        if tx.dialect == Dialect::Postgres {
-            // Claims of one role serialise, so the count below is the truth
-            // when the limit is checked; distinct roles go in parallel.
-            for role in &roles {
-                tx.query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))::text AS locked", vec![role.clone().into()]).await?;
-            }
-        }
-        tx.execute("UPDATE workers SET online = 1, last_seen = $3 WHERE tenant = $1 AND id = $2", vec![worker_id.into(), tx.now.into()]).await?;
-        let busy = tx.count("SELECT COUNT(*) AS n FROM runs WHERE tenant = $1 AND worker = $2 AND state IN ('pending', 'running')", vec![worker_id.into()]).await?;
-        let mut free = (worker.capacity - busy).max(0) as usize;
-        free = free.min(max);
-        let mut room: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-        for role in &roles {
-            let limit = tx.role_limit(role, default_limits).await?;
-            let active = tx
-                .count("SELECT COUNT(*) AS n FROM tasks WHERE tenant = $1 AND role = $2 AND state IN ('assigned', 'in_progress')", vec![role.clone().into()])
-                .await?;
-            room.insert(role.clone(), if limit == 0 { i64::MAX } else { (limit - active).max(0) });
-        }
-        let open: Vec<String> = roles.iter().filter(|r| room[*r] > 0).cloned().collect();
-        let mut claimed = Vec::new();
-        if free == 0 || open.is_empty() {
+        let claimed = match tx.dialect {
+            Dialect::Postgres => tx.claim_postgres(&worker, &roles, max, default_limits).await?,
+            Dialect::Sqlite => tx.claim_sqlite(&worker, &roles, max, default_limits).await?,
+        };
+        if claimed.is_empty() {
             tx.tx.rollback().await?;
             return Ok(claimed);
         }
-        let placeholders: Vec<String> = (0..open.len()).map(|i| format!("${}", i + 3)).collect();
-        let lock = if tx.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let mut params: Vec<Value> = vec![tx.now.into()];
-        params.extend(open.iter().map(|r| Value::from(r.clone())));
-        params.push(i64::try_from(free * 4).unwrap_or(i64::MAX).into());
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE tenant = $1 AND state = 'queued' AND not_before <= $2 \
-             AND role IN ({}) ORDER BY priority DESC, created_at, id LIMIT ${}{lock}",
-            placeholders.join(", "),
-            open.len() + 3
-        );
-        let candidates = tx.query(&sql, params).await?;
-        for row in &candidates {
-            if claimed.len() >= free {
-                break;
-            }
-            let task = task_from_row(row)?;
-            let slots = room.get_mut(&task.role).expect("a role of the worker");
-            if *slots <= 0 {
-                continue;
-            }
-            *slots -= 1;
-            let attempt = task.attempts + 1;
-            let run = uuid::Uuid::new_v4().to_string();
-            let lease = tx.now + task.timeouts.schedule_to_start_s * 1000;
-            let assigned = tx.transition(&task, TaskEvent::Claim, None, Some(attempt)).await?;
-            tx.execute("UPDATE tasks SET attempts = $3 WHERE tenant = $1 AND id = $2", vec![task.id.clone().into(), attempt.into()]).await?;
-            tx.execute(
-                "INSERT INTO runs (tenant, id, task, attempt, worker, state, created_at, lease_expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
-                vec![run.clone().into(), task.id.clone().into(), attempt.into(), worker_id.into(), tx.now.into(), lease.into()],
-            )
-            .await?;
-            claimed.push(Claimed { run, attempt, lease_expires_at: lease, task: Task { attempts: attempt, ..assigned } });
-        }
+        let tasks: Vec<Task> = claimed.iter().map(|c| c.task.clone()).collect();
+        tx.record_many(&tasks, Some(TaskState::Queued), TaskEvent::Claim.as_str(), None, |t| Some(t.attempts)).await?;
         self.commit(tx).await?;
         Ok(claimed)
     }
 
-    /// A run's heartbeat: the first starts it (and its task), each extends
-    /// its lease. A run that is no longer live refuses it.
-    pub async fn run_heartbeat(&self, tenant: &str, run_id: &str) -> Outcome<Run> {
+    /// Runs' heartbeats, in one transaction: the first starts a run (and
+    /// its task), each extends the lease. Each run answers for itself: one
+    /// that is no longer live, or not on the attempt given, is refused.
+    pub async fn heartbeat_runs(&self, tenant: &str, runs: &[(String, i64)]) -> Result<Vec<Outcome<Run>>, Denied> {
         let mut tx = self.begin(tenant, "worker").await?;
-        let (run, task) = tx.live_run(run_id).await?;
-        let lease = tx.now + task.timeouts.heartbeat_s * 1000;
-        if run.state == RunState::Pending {
-            run_transition(run.state, RunEvent::Start)?;
-            tx.set_run(&run, RunState::Running, "started_at = $4, heartbeat_at = $4, lease_expires_at = $5", vec![tx.now.into(), lease.into()]).await?;
-            tx.transition(&task, TaskEvent::Start, None, Some(run.attempt)).await?;
-        } else {
-            tx.set_run(&run, RunState::Running, "heartbeat_at = $4, lease_expires_at = $5", vec![tx.now.into(), lease.into()]).await?;
+        let live = tx.live_runs(runs).await?;
+        run_transition(RunState::Pending, RunEvent::Start)?;
+        let pick = |state: RunState| -> Vec<&str> {
+            live.iter().filter_map(|l| l.as_ref().ok()).filter(|(r, _)| r.state == state).map(|(r, _)| r.id.as_str()).collect()
+        };
+        let (pending, running) = (pick(RunState::Pending), pick(RunState::Running));
+        let mut updated = tx.touch_runs(&pending, true).await?;
+        updated.extend(tx.touch_runs(&running, false).await?);
+        let started: BTreeMap<&str, i64> =
+            live.iter().filter_map(|l| l.as_ref().ok()).filter(|(r, t)| pending.contains(&r.id.as_str()) && t.state == TaskState::Assigned).map(|(r, t)| (t.id.as_str(), r.attempt)).collect();
+        let ids: Vec<&str> = started.keys().copied().collect();
+        let moved = tx.transition_many(TaskState::Assigned, TaskEvent::Start, &ids, None, |t| started.get(t.id.as_str()).copied()).await?;
+        if moved.len() != ids.len() || updated.len() != pending.len() + running.len() {
+            return Err(Denied::Stale("a run or its task changed meanwhile; send the heartbeat again".into()));
         }
-        let updated = tx.run(run_id).await?.ok_or_else(|| Denied::NotFound(run_id.to_owned()))?;
         self.commit(tx).await?;
-        Ok(updated)
+        let mut by_id: BTreeMap<String, Run> = updated.into_iter().map(|r| (r.id.clone(), r)).collect();
+        Ok(live.into_iter().map(|l| l.map(|(run, _)| by_id.remove(&run.id).unwrap_or(run))).collect())
     }
 
-    /// A run's completion, once. Success completes the task (or submits it
-    /// for review); failure retries it within its budget after a backoff,
-    /// or fails it and cancels what depends on it.
-    #[allow(clippy::too_many_arguments)] // One completion's inputs, as the API takes them.
-    pub async fn complete(
+    /// Runs' completions, in one transaction, each once. Success completes
+    /// a task (or submits it for review) and releases what waited for it;
+    /// failure retries it within its budget after a backoff, or fails it
+    /// and cancels what depends on it. Each run answers for itself.
+    pub async fn complete_runs(
         &self,
         tenant: &str,
-        run_id: &str,
-        success: bool,
-        result: Option<serde_json::Value>,
-        error: Option<String>,
-        retryable: bool,
+        completions: &[Completion],
         backoff: impl Fn(i64) -> std::time::Duration + Send,
-    ) -> Outcome<Task> {
+    ) -> Result<Vec<Outcome<Finished>>, Denied> {
         let mut tx = self.begin(tenant, "worker").await?;
-        let (run, mut task) = tx.live_run(run_id).await?;
-        let to = if success { RunState::Success } else { RunState::Failure };
-        run_transition(run.state, if success { RunEvent::Succeed } else { RunEvent::Fail })?;
-        let result_text = result.as_ref().map(|r| r.to_string());
-        tx.set_run(&run, to, "finished_at = $4, result = $5, error = $6", vec![tx.now.into(), result_text.clone().into(), error.clone().into()]).await?;
-        tx.execute("UPDATE tasks SET result = $3 WHERE tenant = $1 AND id = $2", vec![task.id.clone().into(), result_text.into()]).await?;
-        task.result = result.clone();
-        if task.state == TaskState::Assigned {
-            task = tx.transition(&task, TaskEvent::Start, None, Some(run.attempt)).await?;
-        }
-        if success {
-            if task.review {
-                tx.transition(&task, TaskEvent::Submit, None, Some(run.attempt)).await?;
-            } else {
-                tx.transition(&task, TaskEvent::Succeed, None, Some(run.attempt)).await?;
-                tx.release_children(&task.id).await?;
+        let keys: Vec<(String, i64)> = completions.iter().map(|c| (c.run.clone(), c.attempt)).collect();
+        let mut live = tx.live_runs(&keys).await?;
+        for (item, slot) in completions.iter().zip(live.iter_mut()) {
+            if let Ok((run, _)) = slot
+                && let Err(refused) = run_transition(run.state, if item.success { RunEvent::Succeed } else { RunEvent::Fail })
+            {
+                *slot = Err(refused.into());
             }
-        } else {
-            tx.retry_or_fail(&task, run.attempt, retryable, error.as_deref(), &backoff).await?;
         }
-        let task = tx.task(&task.id).await?.ok_or_else(|| Denied::NotFound(task.id.clone()))?;
+        let valid: Vec<(&Completion, &Run, &Task)> =
+            completions.iter().zip(live.iter()).filter_map(|(c, l)| l.as_ref().ok().map(|(r, t)| (c, r, t))).collect();
+        tx.finish_runs(&valid).await?;
+        // Every write below is fenced; anything that moved meanwhile sends
+        // the whole batch back, so no run is finished with its task behind.
+        let mut tasks: BTreeMap<String, Task> = BTreeMap::new();
+        let attempts: BTreeMap<&str, i64> = valid.iter().map(|(_, r, t)| (t.id.as_str(), r.attempt)).collect();
+        let attempt = |t: &Task| attempts.get(t.id.as_str()).copied();
+        let assigned: Vec<&str> = valid.iter().filter(|(_, _, t)| t.state == TaskState::Assigned).map(|(_, _, t)| t.id.as_str()).collect();
+        for task in tx.expect_moved(TaskState::Assigned, TaskEvent::Start, &assigned, None, attempt).await? {
+            tasks.insert(task.id.clone(), task);
+        }
+        for (_, _, task) in &valid {
+            tasks.entry(task.id.clone()).or_insert_with(|| (*task).clone());
+        }
+        let succeeded = |review: bool| -> Vec<&str> {
+            valid.iter().filter(|(c, _, t)| c.success && t.review == review).map(|(_, _, t)| t.id.as_str()).collect()
+        };
+        let (done, submitted) = (succeeded(false), succeeded(true));
+        tx.expect_moved(TaskState::InProgress, TaskEvent::Submit, &submitted, None, attempt).await?;
+        tx.expect_moved(TaskState::InProgress, TaskEvent::Succeed, &done, None, attempt).await?;
+        tx.release_children(&done).await?;
+        for (item, run, task) in valid.iter().filter(|(c, _, _)| !c.success) {
+            let current = tasks.get(&task.id).cloned().unwrap_or_else(|| (*task).clone());
+            tx.retry_or_fail(&current, run.attempt, item.retryable, item.error.as_deref(), &backoff).await?;
+        }
+        let ids: Vec<&str> = valid.iter().map(|(_, _, t)| t.id.as_str()).collect();
+        let states = tx.states_of(&ids).await?;
+        let answers = live
+            .into_iter()
+            .map(|slot| {
+                let (_, task) = slot?;
+                let state = states.get(&task.id).copied().ok_or_else(|| Denied::NotFound(task.id.clone()))?;
+                Ok(Finished { task: task.id, state })
+            })
+            .collect();
         self.commit(tx).await?;
-        Ok(task)
+        Ok(answers)
     }
 
     /// The Reviewer's decision on a task in review, applied once per event.
@@ -552,7 +582,7 @@ impl TaskRepo {
             events::ReviewDecision::Approve => {
                 let approved = tx.transition(&task, TaskEvent::Approve, feedback, None).await?;
                 tx.transition(&approved, TaskEvent::Complete, None, None).await?;
-                tx.release_children(&task.id).await?;
+                tx.release_children(&[&task.id]).await?;
             }
             events::ReviewDecision::Rework => {
                 let rework = tx.transition(&task, TaskEvent::RequestRework, feedback, None).await?;
@@ -676,9 +706,126 @@ struct Tx {
     tenant: String,
     actor: String,
     staged: Staged,
+    /// Some task became `queued`: wake the claimers after the commit.
+    queued: bool,
 }
 
 impl Tx {
+    /// The claim on PostgreSQL. The advisory lock per role serialises the
+    /// claims of one role, so the counts the statement reads are the truth
+    /// when it checks the limits (distinct roles claim in parallel); the
+    /// worker's row lock does the same for its capacity. Then one
+    /// statement picks (`FOR UPDATE SKIP LOCKED`, within each role's room),
+    /// assigns the tasks and creates their runs.
+    async fn claim_postgres(&mut self, worker: &Worker, roles: &[String], max: usize, defaults: &BTreeMap<String, i64>) -> Outcome<Vec<Claimed>> {
+        for role in roles {
+            self.query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))::text AS locked", vec![role.clone().into()]).await?;
+        }
+        let busy = self.mark_online_and_count_busy(&worker.id).await?;
+        let free = (worker.capacity - busy).clamp(0, i64::try_from(max).unwrap_or(i64::MAX));
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        let limits: Vec<String> = roles.iter().map(|r| defaults.get(r).copied().unwrap_or(0).to_string()).collect();
+        let sql = format!(
+            "WITH given AS ( \
+               SELECT g.role, COALESCE((SELECT l.lim FROM role_limits l WHERE l.tenant = $1 AND l.role = g.role), g.lim) AS lim \
+               FROM unnest(string_to_array($3, ','), string_to_array($4, ',')::bigint[]) AS g(role, lim)), \
+             room AS ( \
+               SELECT role, CASE WHEN lim = 0 THEN $5 ELSE GREATEST(lim - (SELECT COUNT(*) FROM tasks a \
+                 WHERE a.tenant = $1 AND a.role = given.role AND a.state IN ('assigned', 'in_progress')), 0) END AS free \
+               FROM given), \
+             picked AS ( \
+               SELECT c.id FROM room, LATERAL ( \
+                 SELECT id, priority, created_at FROM tasks \
+                 WHERE tenant = $1 AND state = 'queued' AND not_before <= $2 AND role = room.role \
+                 ORDER BY priority DESC, created_at, id LIMIT LEAST(room.free, $5) FOR UPDATE SKIP LOCKED) c \
+               ORDER BY c.priority DESC, c.created_at, c.id LIMIT $5), \
+             moved AS ( \
+               UPDATE tasks SET state = 'assigned', attempts = attempts + 1, updated_at = $2 FROM picked \
+               WHERE tasks.tenant = $1 AND tasks.id = picked.id AND tasks.state = 'queued' RETURNING tasks.*), \
+             made AS ( \
+               INSERT INTO runs (tenant, id, task, attempt, worker, state, created_at, lease_expires_at) \
+               SELECT $1, gen_random_uuid()::text, id, attempts, $6, 'pending', $2, $2 + schedule_to_start_s * 1000 FROM moved \
+               RETURNING id AS run, task, lease_expires_at) \
+             SELECT {TASK_COLUMNS}, made.run AS run, made.lease_expires_at AS lease FROM moved JOIN made ON made.task = moved.id \
+             ORDER BY priority DESC, created_at, id"
+        );
+        let rows = self
+            .query(&sql, vec![self.now.into(), roles.join(",").into(), limits.join(",").into(), free.into(), worker.id.clone().into()])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let task = task_from_row(row)?;
+                Ok(Claimed { run: row.text("run")?.to_owned(), attempt: task.attempts, lease_expires_at: row.int("lease")?, task })
+            })
+            .collect()
+    }
+
+    /// The claim on SQLite, whose one connection makes every transaction
+    /// the only writer: the same choice, a statement at a time.
+    async fn claim_sqlite(&mut self, worker: &Worker, roles: &[String], max: usize, defaults: &BTreeMap<String, i64>) -> Outcome<Vec<Claimed>> {
+        let busy = self.mark_online_and_count_busy(&worker.id).await?;
+        let free = usize::try_from(worker.capacity - busy).unwrap_or(0).min(max);
+        let mut room = BTreeMap::new();
+        for role in roles {
+            let limit = self.role_limit(role, defaults).await?;
+            let active = self
+                .count("SELECT COUNT(*) AS n FROM tasks WHERE tenant = $1 AND role = $2 AND state IN ('assigned', 'in_progress')", vec![role.clone().into()])
+                .await?;
+            room.insert(role.clone(), if limit == 0 { i64::MAX } else { (limit - active).max(0) });
+        }
+        let open: Vec<String> = roles.iter().filter(|r| room[*r] > 0).cloned().collect();
+        if free == 0 || open.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut params: Vec<Value> = vec![self.now.into()];
+        params.extend(open.iter().map(|r| Value::from(r.clone())));
+        let sql = format!(
+            "SELECT id, role FROM tasks WHERE tenant = $1 AND state = 'queued' AND not_before <= $2 \
+             AND role IN ({}) ORDER BY priority DESC, created_at, id",
+            placeholders(3, open.len())
+        );
+        let mut chosen = Vec::new();
+        for row in &self.query(&sql, params).await? {
+            if chosen.len() >= free {
+                break;
+            }
+            let slots = room.get_mut(row.text("role")?).expect("a role of the worker");
+            if *slots > 0 {
+                *slots -= 1;
+                chosen.push(row.text("id")?.to_owned());
+            }
+        }
+        let mut claimed = Vec::new();
+        for id in chosen {
+            let rows = self
+                .query(
+                    &format!("UPDATE tasks SET state = 'assigned', attempts = attempts + 1, updated_at = $3 WHERE tenant = $1 AND id = $2 AND state = 'queued' RETURNING {TASK_COLUMNS}"),
+                    vec![id.into(), self.now.into()],
+                )
+                .await?;
+            let Some(row) = rows.first() else { continue };
+            let task = task_from_row(row)?;
+            let run = uuid::Uuid::new_v4().to_string();
+            let lease = self.now + task.timeouts.schedule_to_start_s * 1000;
+            self.execute(
+                "INSERT INTO runs (tenant, id, task, attempt, worker, state, created_at, lease_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+                vec![run.clone().into(), task.id.clone().into(), task.attempts.into(), worker.id.clone().into(), self.now.into(), lease.into()],
+            )
+            .await?;
+            claimed.push(Claimed { run, attempt: task.attempts, lease_expires_at: lease, task });
+        }
+        Ok(claimed)
+    }
+
+    /// A claim is also the worker's heartbeat; returns its live runs.
+    async fn mark_online_and_count_busy(&mut self, worker: &str) -> Result<i64, Error> {
+        self.execute("UPDATE workers SET online = 1, last_seen = $3 WHERE tenant = $1 AND id = $2", vec![worker.into(), self.now.into()]).await?;
+        self.count("SELECT COUNT(*) AS n FROM runs WHERE tenant = $1 AND worker = $2 AND state IN ('pending', 'running')", vec![worker.into()]).await
+    }
+
     /// `$1` is always the tenant.
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, Error> {
         let mut all = vec![Value::from(self.tenant.clone())];
@@ -708,6 +855,17 @@ impl Tx {
     async fn state_of(&mut self, id: &str) -> Result<Option<TaskState>, Error> {
         let rows = self.query("SELECT state FROM tasks WHERE tenant = $1 AND id = $2", vec![id.into()]).await?;
         rows.first().map(|row| parse_task_state(row.text("state")?)).transpose()
+    }
+
+    async fn states_of(&mut self, ids: &[&str]) -> Result<BTreeMap<String, TaskState>, Error> {
+        let mut states = BTreeMap::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let sql = format!("SELECT id, state FROM tasks WHERE tenant = $1 AND id IN ({})", placeholders(2, chunk.len()));
+            for row in &self.query(&sql, chunk.iter().map(|id| Value::from(*id)).collect()).await? {
+                states.insert(row.text("id")?.to_owned(), parse_task_state(row.text("state")?)?);
+            }
+        }
+        Ok(states)
     }
 
     async fn parents(&mut self, id: &str) -> Result<Vec<String>, Error> {
@@ -744,7 +902,7 @@ impl Tx {
             .transpose()
     }
 
-    async fn role_limit(&mut self, role: &str, defaults: &std::collections::BTreeMap<String, i64>) -> Result<i64, Error> {
+    async fn role_limit(&mut self, role: &str, defaults: &BTreeMap<String, i64>) -> Result<i64, Error> {
         let rows = self.query("SELECT lim FROM role_limits WHERE tenant = $1 AND role = $2", vec![role.into()]).await?;
         match rows.first() {
             Some(row) => row.int("lim"),
@@ -752,32 +910,140 @@ impl Tx {
         }
     }
 
-    /// The run, if it is live and its task is on that attempt; else why not.
-    async fn live_run(&mut self, run_id: &str) -> Outcome<(Run, Task)> {
-        let run = self.run(run_id).await?.ok_or_else(|| Denied::NotFound(format!("no run {run_id}")))?;
-        if run.state.is_final() {
-            return Err(Denied::Stale(format!("run {run_id} is {}; its heartbeat or completion is refused", run.state)));
+    /// Each run with its task, if the run is live, on the attempt given,
+    /// and its task on that attempt; else why not. Two statements for all.
+    async fn live_runs(&mut self, runs: &[(String, i64)]) -> Result<Vec<Outcome<(Run, Task)>>, Error> {
+        let mut found: BTreeMap<String, Run> = BTreeMap::new();
+        for chunk in runs.chunks(ID_CHUNK) {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id IN ({})", placeholders(2, chunk.len()));
+            for row in &self.query(&sql, chunk.iter().map(|(id, _)| Value::from(id.clone())).collect()).await? {
+                let run = run_from_row(row)?;
+                found.insert(run.id.clone(), run);
+            }
         }
-        let task = self.task(&run.task).await?.ok_or_else(|| Denied::NotFound(run.task.clone()))?;
-        if task.attempts != run.attempt || !matches!(task.state, TaskState::Assigned | TaskState::InProgress) {
-            return Err(Denied::Stale(format!("run {run_id} is attempt {} but task {} is {} on attempt {}", run.attempt, task.id, task.state, task.attempts)));
+        let task_ids: BTreeSet<String> = found.values().map(|r| r.task.clone()).collect();
+        let task_ids: Vec<String> = task_ids.into_iter().collect();
+        let mut tasks: BTreeMap<String, Task> = BTreeMap::new();
+        for chunk in task_ids.chunks(ID_CHUNK) {
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE tenant = $1 AND id IN ({})", placeholders(2, chunk.len()));
+            for row in &self.query(&sql, chunk.iter().map(|id| Value::from(id.clone())).collect()).await? {
+                let task = task_from_row(row)?;
+                tasks.insert(task.id.clone(), task);
+            }
         }
-        Ok((run, task))
+        let mut seen = BTreeSet::new();
+        Ok(runs
+            .iter()
+            .map(|(id, attempt)| {
+                let run = found.get(id).ok_or_else(|| Denied::NotFound(format!("no run {id}")))?;
+                if !seen.insert(id.as_str()) {
+                    return Err(Denied::Stale(format!("run {id} is named twice in one request")));
+                }
+                if run.attempt != *attempt {
+                    return Err(Denied::Attempt(format!("run {id} is attempt {}, not {attempt}", run.attempt)));
+                }
+                if run.state.is_final() {
+                    return Err(Denied::Stale(format!("run {id} is {}; its heartbeat or completion is refused", run.state)));
+                }
+                let task = tasks.get(&run.task).ok_or_else(|| Denied::NotFound(run.task.clone()))?;
+                if task.attempts != run.attempt || !matches!(task.state, TaskState::Assigned | TaskState::InProgress) {
+                    return Err(Denied::Stale(format!(
+                        "run {id} is attempt {} but task {} is {} on attempt {}",
+                        run.attempt, task.id, task.state, task.attempts
+                    )));
+                }
+                Ok((run.clone(), task.clone()))
+            })
+            .collect())
     }
 
-    /// Moves a live run to `to`, fenced on the state it was read in.
-    async fn set_run(&mut self, run: &Run, to: RunState, sets: &str, extra: Vec<Value>) -> Outcome<()> {
-        let mut params: Vec<Value> = vec![run.id.clone().into(), to.as_str().into()];
-        params.extend(extra);
-        params.push(run.state.as_str().into());
-        let expected = params.len() + 1;
-        let changed = self
-            .execute(&format!("UPDATE runs SET state = $3, {sets} WHERE tenant = $1 AND id = $2 AND state = ${expected}"), params)
+    /// Heartbeats live runs in one state (`pending` ones start), each lease
+    /// from its task's heartbeat timeout; returns the runs it moved.
+    async fn touch_runs(&mut self, ids: &[&str], start: bool) -> Result<Vec<Run>, Error> {
+        let (from, started) = if start { ("pending", "started_at = $2, ") } else { ("running", "") };
+        let mut touched = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ID_CHUNK) {
+            let mut params: Vec<Value> = vec![self.now.into(), from.into()];
+            let list = placeholders(4, chunk.len());
+            params.extend(chunk.iter().map(|id| Value::from(*id)));
+            let sql = format!(
+                "UPDATE runs SET state = 'running', {started}heartbeat_at = $2, \
+                 lease_expires_at = $2 + (SELECT t.heartbeat_s FROM tasks t WHERE t.tenant = runs.tenant AND t.id = runs.task) * 1000 \
+                 WHERE tenant = $1 AND state = $3 AND id IN ({list}) RETURNING {RUN_COLUMNS}"
+            );
+            for row in &self.query(&sql, params).await? {
+                touched.push(run_from_row(row)?);
+            }
+        }
+        Ok(touched)
+    }
+
+    /// Writes the runs' outcomes, each fenced on the state it was read in.
+    async fn finish_runs(&mut self, items: &[(&Completion, &Run, &Task)]) -> Outcome<()> {
+        for chunk in items.chunks(ID_CHUNK / 4) {
+            let mut params: Vec<Value> = vec![self.now.into()];
+            let mut rows = Vec::with_capacity(chunk.len());
+            let mut results = Vec::with_capacity(chunk.len());
+            for (item, run, task) in chunk {
+                let n = params.len() + 2;
+                rows.push(format!("(${n}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+                let state = if item.success { RunState::Success } else { RunState::Failure };
+                let result = item.result.as_ref().map(|r| r.to_string());
+                params.extend([
+                    run.id.clone().into(),
+                    run.state.as_str().into(),
+                    state.as_str().into(),
+                    result.clone().into(),
+                    item.error.clone().into(),
+                ]);
+                results.push((task.id.clone(), result));
+            }
+            let finished = self
+                .query(
+                    &format!(
+                        "WITH v (rid, rfrom, rto, rresult, rerror) AS (VALUES {}) \
+                         UPDATE runs SET state = v.rto, finished_at = $2, result = v.rresult, error = v.rerror FROM v \
+                         WHERE runs.tenant = $1 AND runs.id = v.rid AND runs.state = v.rfrom RETURNING id",
+                        rows.join(", ")
+                    ),
+                    params,
+                )
+                .await?;
+            if finished.len() != chunk.len() {
+                return Err(Denied::Stale("a run changed meanwhile; send the completions again".into()));
+            }
+            let mut params: Vec<Value> = Vec::new();
+            let rows: Vec<String> = results
+                .into_iter()
+                .map(|(id, result)| {
+                    params.push(id.into());
+                    params.push(result.into());
+                    format!("(${}, ${})", params.len(), params.len() + 1)
+                })
+                .collect();
+            self.execute(
+                &format!("WITH v (tid, tresult) AS (VALUES {}) UPDATE tasks SET result = v.tresult FROM v WHERE tasks.tenant = $1 AND tasks.id = v.tid", rows.join(", ")),
+                params,
+            )
             .await?;
-        if changed == 0 {
-            return Err(Denied::Stale(format!("run {} changed meanwhile", run.id)));
         }
         Ok(())
+    }
+
+    /// [`Tx::transition_many`] where every task must move.
+    async fn expect_moved(
+        &mut self,
+        from: TaskState,
+        event: TaskEvent,
+        ids: &[&str],
+        reason: Option<&str>,
+        attempt: impl Fn(&Task) -> Option<i64>,
+    ) -> Outcome<Vec<Task>> {
+        let moved = self.transition_many(from, event, ids, reason, attempt).await?;
+        if moved.len() != ids.len() {
+            return Err(Denied::Stale("a task changed meanwhile; send the request again".into()));
+        }
+        Ok(moved)
     }
 
     async fn cancel_runs(&mut self, task: &str, reason: &str) -> Result<(), Error> {
@@ -823,72 +1089,123 @@ impl Tx {
     /// The one way a task's state changes: the table says where to, the
     /// write names the state it read, and history and event go with it.
     async fn transition(&mut self, task: &Task, event: TaskEvent, reason: Option<&str>, attempt: Option<i64>) -> Outcome<Task> {
-        let to = task_transition(task.state, event)?;
-        let changed = self
-            .execute(
-                "UPDATE tasks SET state = $3, updated_at = $4, reason = COALESCE($5, reason) WHERE tenant = $1 AND id = $2 AND state = $6",
-                vec![task.id.clone().into(), to.as_str().into(), self.now.into(), reason.into(), task.state.as_str().into()],
-            )
-            .await?;
-        if changed == 0 {
-            return Err(Denied::Stale(format!("task {} changed meanwhile", task.id)));
-        }
-        let next = Task { state: to, updated_at: self.now, ..task.clone() };
-        self.record(&next, Some(task.state), event.as_str(), reason, attempt).await?;
-        Ok(next)
+        let moved = self.transition_many(task.state, event, &[task.id.as_str()], reason, |_| attempt).await?;
+        let next = moved.into_iter().next().ok_or_else(|| Denied::Stale(format!("task {} changed meanwhile", task.id)))?;
+        Ok(Task { depends_on: task.depends_on.clone(), ..next })
     }
 
-    /// Writes the history row and stages the event for a task now in `task.state`.
-    async fn record(&mut self, task: &Task, from: Option<TaskState>, event: &str, reason: Option<&str>, attempt: Option<i64>) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO task_history (tenant, task, n, from_state, event, to_state, actor, reason, at) \
-             VALUES ($1, $2, (SELECT COALESCE(MAX(n), 0) + 1 FROM task_history WHERE tenant = $1 AND task = $2), $3, $4, $5, $6, $7, $8)",
-            vec![
-                task.id.clone().into(),
-                from.map(|s| s.as_str()).into(),
-                event.into(),
-                task.state.as_str().into(),
-                self.actor.clone().into(),
-                reason.into(),
-                self.now.into(),
-            ],
-        )
-        .await?;
-        let transition = TaskTransition {
-            task: task.id.clone(),
-            title: task.title.clone(),
-            role: task.role.clone(),
-            from: from.map(|s| s.as_str().to_owned()),
-            to: task.state.as_str().to_owned(),
-            event: event.to_owned(),
-            actor: self.actor.clone(),
-            reason: reason.map(str::to_owned),
-            attempt,
-            result: task.result.clone(),
-            acceptance_criteria: task.acceptance_criteria.clone(),
-        };
-        let envelope = announce(&self.tenant, from.is_none(), transition, self.now)?;
-        let staged = Outbox::stage(&mut *self.tx, vec![envelope], self.now).await?;
+    /// [`Tx::transition`] for many tasks in one state, in a statement per
+    /// step rather than per task. Returns the tasks that moved (without
+    /// `depends_on`); one that changed meanwhile is left out.
+    async fn transition_many(
+        &mut self,
+        from: TaskState,
+        event: TaskEvent,
+        ids: &[&str],
+        reason: Option<&str>,
+        attempt: impl Fn(&Task) -> Option<i64>,
+    ) -> Outcome<Vec<Task>> {
+        let to = task_transition(from, event)?;
+        let mut moved = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ID_CHUNK) {
+            let mut params: Vec<Value> = vec![to.as_str().into(), self.now.into(), reason.into(), from.as_str().into()];
+            let list = placeholders(params.len() + 2, chunk.len());
+            params.extend(chunk.iter().map(|id| Value::from(*id)));
+            let rows = self
+                .query(
+                    &format!(
+                        "UPDATE tasks SET state = $2, updated_at = $3, reason = COALESCE($4, reason) \
+                         WHERE tenant = $1 AND state = $5 AND id IN ({list}) RETURNING {TASK_COLUMNS}"
+                    ),
+                    params,
+                )
+                .await?;
+            for row in &rows {
+                moved.push(task_from_row(row)?);
+            }
+        }
+        if to == TaskState::Queued {
+            self.queued = true;
+        }
+        self.record_many(&moved, Some(from), event.as_str(), reason, attempt).await?;
+        Ok(moved)
+    }
+
+    /// Writes the history rows and stages the events for tasks now in
+    /// their `state`, a statement for each.
+    async fn record_many(
+        &mut self,
+        tasks: &[Task],
+        from: Option<TaskState>,
+        event: &str,
+        reason: Option<&str>,
+        attempt: impl Fn(&Task) -> Option<i64>,
+    ) -> Result<(), Error> {
+        let mut envelopes = Vec::with_capacity(tasks.len());
+        for chunk in tasks.chunks(ID_CHUNK) {
+            let mut params: Vec<Value> = vec![from.map(|s| s.as_str()).into(), event.into(), self.actor.clone().into(), reason.into(), self.now.into()];
+            let mut rows = Vec::with_capacity(chunk.len());
+            for task in chunk {
+                let (id, to) = (params.len() + 2, params.len() + 3);
+                rows.push(format!(
+                    "($1, ${id}, (SELECT COALESCE(MAX(n), 0) + 1 FROM task_history WHERE tenant = $1 AND task = ${id}), $2, $3, ${to}, $4, $5, $6)"
+                ));
+                params.push(task.id.clone().into());
+                params.push(task.state.as_str().into());
+            }
+            self.execute(
+                &format!(
+                    "INSERT INTO task_history (tenant, task, n, from_state, event, to_state, actor, reason, at) VALUES {}",
+                    rows.join(", ")
+                ),
+                params,
+            )
+            .await?;
+        }
+        for task in tasks {
+            let transition = TaskTransition {
+                task: task.id.clone(),
+                title: task.title.clone(),
+                role: task.role.clone(),
+                from: from.map(|s| s.as_str().to_owned()),
+                to: task.state.as_str().to_owned(),
+                event: event.to_owned(),
+                actor: self.actor.clone(),
+                reason: reason.map(str::to_owned),
+                attempt: attempt(task),
+                result: task.result.clone(),
+                acceptance_criteria: task.acceptance_criteria.clone(),
+            };
+            envelopes.push(announce(&self.tenant, from.is_none(), transition, self.now)?);
+        }
+        let staged = Outbox::stage(&mut *self.tx, envelopes, self.now).await?;
         self.staged = std::mem::take(&mut self.staged).merge(staged);
         Ok(())
     }
 
-    /// After `parent` completed: each blocked child whose parents have all
+    /// After `parents` completed: each blocked child whose parents have all
     /// completed is released, in this transaction.
-    async fn release_children(&mut self, parent: &str) -> Outcome<()> {
-        for child in self.children(parent).await? {
-            let Some(task) = self.task(&child).await? else { continue };
-            if task.state != TaskState::Blocked {
-                continue;
-            }
-            let mut ready = true;
-            for p in &task.depends_on {
-                ready &= self.state_of(p).await? == Some(TaskState::Completed);
-            }
-            if ready {
-                self.transition(&task, TaskEvent::Release, None, None).await?;
+    async fn release_children(&mut self, parents: &[&str]) -> Outcome<()> {
+        let mut ready = Vec::new();
+        for chunk in parents.chunks(ID_CHUNK) {
+            let list = placeholders(2, chunk.len());
+            let rows = self
+                .query(
+                    &format!(
+                        "SELECT DISTINCT d.task AS task FROM task_deps d JOIN tasks c ON c.tenant = d.tenant AND c.id = d.task \
+                         WHERE d.tenant = $1 AND d.parent IN ({list}) AND c.state = 'blocked' AND NOT EXISTS ( \
+                           SELECT 1 FROM task_deps o JOIN tasks p ON p.tenant = o.tenant AND p.id = o.parent \
+                           WHERE o.tenant = d.tenant AND o.task = d.task AND p.state <> 'completed') ORDER BY task"
+                    ),
+                    chunk.iter().map(|id| Value::from(*id)).collect(),
+                )
+                .await?;
+            for row in &rows {
+                ready.push(row.text("task")?.to_owned());
             }
         }
+        let ready: Vec<&str> = ready.iter().map(String::as_str).collect();
+        self.transition_many(TaskState::Blocked, TaskEvent::Release, &ready, None, |_| None).await?;
         Ok(())
     }
 

@@ -39,7 +39,19 @@ pub trait Database: Send + Sync {
     /// Checks that the database answers; for health endpoints.
     async fn ping(&self) -> Result<()>;
     fn dialect(&self) -> Dialect;
+    /// Calls `on_notify` with the payload of every notification on
+    /// `channel` that any process sends (PostgreSQL's LISTEN/NOTIFY), from
+    /// a connection of its own that reconnects after a failure, until the
+    /// process ends. `false` where the database has no such thing: on
+    /// SQLite this process is the only writer and wakes itself.
+    fn listen(&self, channel: &str, on_notify: Notify) -> bool {
+        let _ = (channel, on_notify);
+        false
+    }
 }
+
+/// What [`Database::listen`] calls with a notification's payload.
+pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// An open transaction. Nothing it did is visible to others until `commit`.
 #[async_trait]

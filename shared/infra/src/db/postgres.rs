@@ -30,6 +30,8 @@ pub struct PostgresSettings {
 pub struct PostgresDatabase {
     pool: Pool,
     schema: Option<String>,
+    /// For the LISTEN connections, which live outside the pool.
+    config: tokio_postgres::Config,
 }
 
 impl PostgresDatabase {
@@ -46,7 +48,7 @@ impl PostgresDatabase {
             config.options(format!("-c search_path={schema}"));
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -62,6 +64,7 @@ impl PostgresDatabase {
         let database = PostgresDatabase {
             pool,
             schema: settings.schema.clone(),
+            config,
         };
         let client = database.client().await?;
         if let Some(schema) = &database.schema {
@@ -140,6 +143,51 @@ impl Database for PostgresDatabase {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
+
+    fn listen(&self, channel: &str, on_notify: super::Notify) -> bool {
+        let (config, channel) = (self.config.clone(), channel.to_owned());
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = listen_once(&config, &channel, &on_notify).await {
+                    tracing::warn!(%error, %channel, "LISTEN connection lost; reconnecting");
+                }
+                // A listener that missed notifications while it was away
+                // wakes everyone once, so nothing waits for the next one.
+                on_notify("");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        true
+    }
+}
+
+/// One LISTEN connection, until it fails.
+async fn listen_once(config: &tokio_postgres::Config, channel: &str, on_notify: &super::Notify) -> Result<()> {
+    check_identifier(channel)?;
+    let (client, mut connection) = config.connect(NoTls).await.map_err(map_error)?;
+    let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    // The connection yields notifications only while it is polled, and
+    // the client's LISTEN needs it polled too.
+    let driver = tokio::spawn(async move {
+        loop {
+            match futures::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(note))) => {
+                    if sender.send(note.payload().to_owned()).is_err() {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(map_error(error)),
+                None => return Ok(()),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN \"{channel}\"")).await.map_err(map_error)?;
+    while let Some(payload) = notifications.recv().await {
+        on_notify(&payload);
+    }
+    drop(client);
+    driver.await.map_err(|error| Error::Unavailable { service: SERVICE, message: error.to_string() })?
 }
 
 /// Runs inside one transaction holding a transaction-scoped advisory lock

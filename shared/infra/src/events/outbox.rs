@@ -93,6 +93,9 @@ impl OutboxSettings {
 /// Inbox ids outlive the longest a message can wait on a queue (SQS keeps
 /// one up to 14 days), so no redelivery is ever mistaken for new.
 const INBOX_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+/// Envelopes per INSERT: five parameters each, far below either
+/// database's parameter limit.
+const STAGE_CHUNK: usize = 100;
 /// Unsent events one sweep publishes at most.
 const SWEEP_BATCH: i64 = 500;
 
@@ -152,21 +155,27 @@ impl Outbox {
         &self.settings
     }
 
-    /// Writes the envelopes in the caller's transaction.
+    /// Writes the envelopes in the caller's transaction, a chunk of rows
+    /// per statement: a claim of fifty tasks stages fifty events, and one
+    /// round trip each would be most of its cost.
     pub async fn stage(tx: &mut dyn Transaction, envelopes: Vec<Envelope>, now_ms: i64) -> Result<Staged, Error> {
-        for envelope in &envelopes {
-            let text = serde_json::to_string(envelope).map_err(|error| Error::invalid("envelope", error.to_string()))?;
-            tx.execute(
-                "INSERT INTO outbox (id, tenant, type, created_at, envelope) VALUES ($1, $2, $3, $4, $5)",
-                &[
+        for chunk in envelopes.chunks(STAGE_CHUNK) {
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+            let mut rows = Vec::with_capacity(chunk.len());
+            for envelope in chunk {
+                let text = serde_json::to_string(envelope).map_err(|error| Error::invalid("envelope", error.to_string()))?;
+                let n = params.len();
+                rows.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
+                params.extend([
                     envelope.id.clone().into(),
                     envelope.tenant.clone().into(),
                     envelope.event_type.clone().into(),
                     now_ms.into(),
                     text.into(),
-                ],
-            )
-            .await?;
+                ]);
+            }
+            let sql = format!("INSERT INTO outbox (id, tenant, type, created_at, envelope) VALUES {}", rows.join(", "));
+            tx.execute(&sql, &params).await?;
         }
         Ok(Staged(envelopes))
     }
@@ -181,28 +190,38 @@ impl Outbox {
         Ok(())
     }
 
-    /// Publishes events whose transaction committed and marks them sent. A
-    /// failure is logged and left to the sweep: the caller's work is done.
+    /// Publishes events whose transaction committed and marks them sent,
+    /// in one statement. A failure is logged and left to the sweep: the
+    /// caller's work is done.
     pub async fn relay(&self, staged: Staged, now_ms: i64) {
-        if !self.settings.inline_relay {
+        if !self.settings.inline_relay || staged.0.is_empty() {
             return;
         }
-        for envelope in staged.0 {
-            if let Err(error) = self.publish_one(&envelope, now_ms).await {
+        let mut published = Vec::with_capacity(staged.0.len());
+        for envelope in &staged.0 {
+            if let Err(error) = self.publish(envelope).await {
                 tracing::warn!(%error, event = %envelope.event_type, id = %envelope.id, "event left in the outbox for the sweep");
-                return;
+                break;
             }
+            published.push(envelope.id.as_str());
+        }
+        if let Err(error) = self.mark_sent(&published, now_ms).await {
+            tracing::warn!(%error, "published events stay marked unsent; the sweep publishes them again");
         }
     }
 
-    async fn publish_one(&self, envelope: &Envelope, now_ms: i64) -> Result<(), Error> {
-        self.bus.publish(&envelope.to_message()?).await?;
-        self.db
-            .execute("UPDATE outbox SET sent_at = $2 WHERE id = $1 AND sent_at IS NULL", &[
-                envelope.id.clone().into(),
-                now_ms.into(),
-            ])
-            .await?;
+    async fn publish(&self, envelope: &Envelope) -> Result<(), Error> {
+        self.bus.publish(&envelope.to_message()?).await
+    }
+
+    async fn mark_sent(&self, ids: &[&str], now_ms: i64) -> Result<(), Error> {
+        for chunk in ids.chunks(STAGE_CHUNK * 5) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut params: Vec<Value> = vec![now_ms.into()];
+            params.extend(chunk.iter().map(|id| Value::from(*id)));
+            let sql = format!("UPDATE outbox SET sent_at = $1 WHERE sent_at IS NULL AND id IN ({})", placeholders.join(", "));
+            self.db.execute(&sql, &params).await?;
+        }
         Ok(())
     }
 
@@ -225,8 +244,11 @@ impl Outbox {
             self.db
                 .execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = $1", &[stored.seq.into()])
                 .await?;
-            match self.publish_one(&stored.envelope, now_ms).await {
-                Ok(()) => sweep.published += 1,
+            match self.publish(&stored.envelope).await {
+                Ok(()) => {
+                    self.mark_sent(&[stored.envelope.id.as_str()], now_ms).await?;
+                    sweep.published += 1;
+                }
                 Err(error) => {
                     tracing::warn!(%error, event = %stored.envelope.event_type, "bus unavailable; the sweep stops here");
                     sweep.unsent = rows.len() - index;
