@@ -1,0 +1,333 @@
+//! The Reviewer on SQLite, the file object store and the in-process bus:
+//! a submission's way through `code.analysis_requested` and Guardian's
+//! `code.analysis_completed` (Guardian's side played by writing its review
+//! document, as its worker does), a task's review and its
+//! `review.completed`, redeliveries, the timeout sweep, bad input, scopes
+//! and tenancy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::Request;
+use infra::auth::{Verifier, mint_dev_token};
+use infra::bus::Subscription;
+use infra::config::Config;
+use infra::edge::{Adapters, Message, platform_router};
+use infra::events::{
+    CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName, OutboxSettings, ReviewCompleted, ReviewDecision, TaskReviewRequested,
+    TaskTransition,
+};
+use infra::queue::Queue;
+use reviewer::{Reviewer, Settings};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "reviews-test-secret-reviews-test-secret!";
+const WATCH: Subscription =
+    Subscription { name: "watch", events: &[EventName::CodeAnalysisRequested, EventName::ReviewCompleted] };
+
+struct App {
+    _dir: tempfile::TempDir,
+    config: Config,
+    reviewer: Reviewer,
+    router: axum::Router,
+    watch: Arc<dyn Queue>,
+}
+
+async fn app_with(settings: Settings) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let config = Config::from_vars(|name| (name == "HIVE_DATA_DIR").then(|| data_dir.clone())).unwrap();
+    let adapters = Adapters::connect(&config).await.unwrap();
+    let watch = adapters.bus.adapter.subscribe(&WATCH).await.unwrap();
+    let reviewer = Reviewer::start(&adapters, settings, OutboxSettings::standard(Duration::from_secs(3600))).await.unwrap();
+    let verifier = Arc::new(Verifier::hs256(SECRET.as_bytes(), &config.jwt));
+    let router = platform_router(reviewer::api::routes(reviewer.clone(), verifier));
+    App { _dir: dir, config, reviewer, router, watch }
+}
+
+async fn app() -> App {
+    app_with(Settings::from_vars(|_| None).unwrap()).await
+}
+
+/// A clean, documented module with its test.
+fn clean_files() -> Value {
+    json!([
+        {"path": "prices.py", "content": "\"\"\"Prices.\"\"\"\n\n\ndef total(items: list) -> int:\n    \"\"\"The sum of the prices.\"\"\"\n    return sum(items)\n"},
+        {"path": "tests/test_prices.py", "content": "from prices import total\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n"},
+    ])
+}
+
+/// Guardian's review document for `clean_files`, plus `findings`.
+fn guardian_document(findings: Value) -> Value {
+    json!({
+        "id": "x",
+        "summary": {},
+        "findings": findings,
+        "metrics": {"files": [
+            {"path": "prices.py", "language": "python", "test": false, "lines": 6, "functions": [
+                {"name": "total", "qualified_name": "total", "line": 4, "length": 3, "complexity": 1, "public": true, "documented": true, "method": false, "nested": false, "path": "prices.py"}
+            ]},
+            {"path": "tests/test_prices.py", "language": "python", "test": true, "lines": 5, "functions": [
+                {"name": "test_total", "qualified_name": "test_total", "line": 4, "length": 2, "complexity": 1, "public": true, "documented": false, "method": false, "nested": false, "path": "tests/test_prices.py"}
+            ]}
+        ]}
+    })
+}
+
+impl App {
+    fn token_with(&self, tenant: &str, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        mint_dev_token(SECRET.as_bytes(), &self.config.jwt, tenant, "alice", &scopes, Duration::from_secs(600)).unwrap()
+    }
+
+    async fn raw(&self, method: &str, uri: &str, token: &str, body: Option<String>) -> (u16, String, String) {
+        let mut request = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body)
+            }
+            None => Body::empty(),
+        };
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn call(&self, method: &str, uri: &str, tenant: &str, body: Option<Value>) -> (u16, Value) {
+        let token = self.token_with(tenant, &["reviews:read", "reviews:write"]);
+        let (status, _, text) = self.raw(method, uri, &token, body.map(|b| b.to_string())).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Every event on the watch subscription so far.
+    async fn watched(&self) -> Vec<Envelope> {
+        let mut seen = Vec::new();
+        loop {
+            let deliveries = self.watch.receive(10, Duration::from_millis(50)).await.unwrap();
+            if deliveries.is_empty() {
+                return seen;
+            }
+            for delivery in deliveries {
+                seen.push(Envelope::parse(&delivery.message.body).unwrap());
+                self.watch.ack(&delivery).await.unwrap();
+            }
+        }
+    }
+
+    /// Plays Guardian: reads what was asked, stores a review document and
+    /// returns its `code.analysis_completed` as Guardian's worker sends it.
+    async fn guardian_answers(&self, asked: &Envelope, findings: Value) -> Message {
+        let request: CodeAnalysisRequested = asked.decode().unwrap();
+        let files: Value = serde_json::from_slice(&self.reviewer.objects.get(request.files.as_deref().unwrap()).await.unwrap()).unwrap();
+        assert_eq!(files["files"].as_array().unwrap().len(), 2, "only the files Guardian reads: {files}");
+        let key = format!("guardian/{}/{}/review.json", request.tenant, request.analysis);
+        self.reviewer.objects.put(&key, guardian_document(findings).to_string().into_bytes(), "application/json").await.unwrap();
+        let completed = CodeAnalysisCompleted {
+            analysis: request.analysis.clone(),
+            status: "succeeded".into(),
+            findings: 0,
+            failed_gate: false,
+            results: Some(key),
+            sarif: None,
+            error: None,
+        };
+        let envelope = Envelope::new("/hive/guardian", Some(&request.tenant), &asked.correlationid, &completed, 0).unwrap();
+        message(&envelope)
+    }
+}
+
+fn message(envelope: &Envelope) -> Message {
+    Message::new("reviews-events", &envelope.id, &serde_json::to_string(envelope).unwrap(), Default::default())
+}
+
+fn of_type(events: &[Envelope], name: EventName) -> Vec<Envelope> {
+    events.iter().filter(|e| e.event_type == name.as_str()).cloned().collect()
+}
+
+fn task_event(result: Value) -> Envelope {
+    let transition = TaskTransition {
+        task: "task-1".into(),
+        title: "Add a price total".into(),
+        role: "coder".into(),
+        from: Some("in_progress".into()),
+        to: "review_pending".into(),
+        event: "submit".into(),
+        actor: "w1".into(),
+        reason: None,
+        attempt: Some(1),
+        result: Some(result),
+        acceptance_criteria: vec!["sums the prices".into()],
+    };
+    Envelope::new("/hive/orchestrator", Some("acme"), "task-task-1", &TaskReviewRequested(transition), 0).unwrap()
+}
+
+#[tokio::test]
+async fn a_submission_is_analysed_scored_and_rendered_and_an_aws_key_blocks_approval() {
+    let app = app().await;
+    let (status, accepted) = app.call("POST", "/v1/reviews", "acme", Some(json!({"files": clean_files(), "context": {"title": "prices"}}))).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["state"], "analysing");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let (_, view) = app.call("GET", &format!("/v1/reviews/{id}"), "acme", None).await;
+    assert_eq!((view["state"].as_str(), view["title"].as_str(), &view["decision"]), (Some("analysing"), Some("prices"), &Value::Null));
+    let (status, _) = app.call("GET", &format!("/v1/reviews/{id}.md"), "acme", None).await;
+    assert_eq!(status, 409);
+
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    assert_eq!(asked.len(), 1);
+    let secret = json!([{"rule": "hardcoded-secret", "severity": "critical", "path": "prices.py", "line": 2, "column": 1,
+        "message": "an AWS access key id is hard-coded; read it from the environment", "fingerprint": "f"}]);
+    let answer = app.guardian_answers(&asked[0], secret).await;
+    app.reviewer.handle_message(answer.clone()).await.unwrap();
+    let (_, view) = app.call("GET", &format!("/v1/reviews/{id}"), "acme", None).await;
+    assert_eq!(view["state"], "scored", "{view}");
+    assert_eq!(view["decision"], "rework");
+    assert_eq!(view["critical"], true);
+    assert_eq!(view["score"], 92.0);
+    assert_eq!(view["reviewer"], "deterministic");
+    assert_eq!(view["evidence"][0]["rule"], "hardcoded-secret");
+    assert_eq!(view["remarks"][0]["line"], 2);
+    // A redelivery changes nothing; an API review announces nothing.
+    app.reviewer.handle_message(answer).await.unwrap();
+    assert!(of_type(&app.watched().await, EventName::ReviewCompleted).is_empty());
+    let token = app.token_with("acme", &["reviews:read"]);
+    let (status, content_type, text) = app.raw("GET", &format!("/v1/reviews/{id}.md"), &token, None).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/markdown; charset=utf-8"));
+    assert!(text.starts_with("## Review: prices\n\n**🔁 Rework requested**: score **92.00**/100"), "{text}");
+    assert!(text.contains("`prices.py:2` an AWS access key id is hard-coded"), "{text}");
+}
+
+#[tokio::test]
+async fn a_tasks_review_announces_its_decision_once_and_is_listed_under_the_task() {
+    let app = app().await;
+    let requested = task_event(json!({"files": clean_files()}));
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    assert_eq!(asked.len(), 1, "a redelivered request is one review");
+    let answer = app.guardian_answers(&asked[0], json!([])).await;
+    app.reviewer.handle_message(answer.clone()).await.unwrap();
+    app.reviewer.handle_message(answer).await.unwrap();
+    let completed = of_type(&app.watched().await, EventName::ReviewCompleted);
+    assert_eq!(completed.len(), 1);
+    let completed: ReviewCompleted = completed[0].decode().unwrap();
+    assert_eq!((completed.task.as_str(), completed.decision, completed.score), ("task-1", ReviewDecision::Approve, Some(100.0)));
+    assert_eq!(completed.sub_scores.unwrap()["security"], 100.0);
+    assert_eq!(completed.link, Some(format!("/v1/reviews/{}", requested.id)));
+    let (_, listed) = app.call("GET", "/v1/reviews?task_id=task-1", "acme", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["decision"], "approve");
+    let (_, view) = app.call("GET", &listed["items"][0]["id"].as_str().map(|id| format!("/v1/reviews/{id}")).unwrap(), "acme", None).await;
+    assert_eq!(view["acceptance_criteria"], json!(["sums the prices"]));
+    let (_, other) = app.call("GET", "/v1/reviews?task_id=task-1", "globex", None).await;
+    assert_eq!(other["items"], json!([]));
+}
+
+#[tokio::test]
+async fn an_unusable_task_submission_is_escalated_at_once_with_the_reason() {
+    let app = app().await;
+    for (result, reason) in [
+        (json!({"files": []}), "files: the submission has no files"),
+        (json!({"text": "done"}), "the result is not a submission"),
+        (json!({"files": [{"path": "a.bin", "content": "\u{0}\u{1}"}]}), "binary file"),
+        (json!({"files": clean_files(), "coverage": "SF:x.py\nDA:1\nend_of_record\n"}), "coverage report line 2"),
+    ] {
+        let requested = task_event(result);
+        app.reviewer.handle_message(message(&requested)).await.unwrap();
+        let completed = of_type(&app.watched().await, EventName::ReviewCompleted);
+        assert_eq!(completed.len(), 1, "{reason}");
+        let completed: ReviewCompleted = completed[0].decode().unwrap();
+        assert_eq!(completed.decision, ReviewDecision::Escalate);
+        assert!(completed.feedback.as_deref().unwrap().contains(reason), "{:?} lacks {reason}", completed.feedback);
+        let (_, view) = app.call("GET", &format!("/v1/reviews/{}", requested.id), "acme", None).await;
+        assert_eq!(view["state"], "escalated");
+    }
+}
+
+#[tokio::test]
+async fn guardian_failing_or_never_answering_escalates() {
+    let settings = Settings::from_vars(|name| (name == "HIVE_REVIEWS_ANALYSIS_TIMEOUT").then(|| "1".to_owned())).unwrap();
+    let app = app_with(settings).await;
+    let requested = task_event(json!({"files": clean_files()}));
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    assert_eq!(app.reviewer.sweep().await.unwrap(), 0, "not overdue yet");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.reviewer.sweep().await.unwrap(), 1);
+    let completed: ReviewCompleted = of_type(&app.watched().await, EventName::ReviewCompleted)[0].decode().unwrap();
+    assert_eq!(completed.decision, ReviewDecision::Escalate);
+    assert!(completed.feedback.unwrap().contains("Guardian did not answer within 1 s"));
+    // Guardian's late answer finds the review ended and changes nothing.
+    let late = app.guardian_answers(&asked[0], json!([])).await;
+    app.reviewer.handle_message(late).await.unwrap();
+    assert!(of_type(&app.watched().await, EventName::ReviewCompleted).is_empty());
+    let (_, view) = app.call("GET", &format!("/v1/reviews/{}", requested.id), "acme", None).await;
+    assert_eq!((view["state"].as_str(), view["decision"].as_str(), view["confidence"].as_f64()), (Some("escalated"), Some("escalate"), Some(0.5)));
+
+    let second = task_event(json!({"files": clean_files()}));
+    app.reviewer.handle_message(message(&second)).await.unwrap();
+    let request: CodeAnalysisRequested = of_type(&app.watched().await, EventName::CodeAnalysisRequested)[0].decode().unwrap();
+    let failed = CodeAnalysisCompleted {
+        analysis: request.analysis,
+        status: "failed".into(),
+        findings: 0,
+        failed_gate: true,
+        results: None,
+        sarif: None,
+        error: Some("the files object is not a review request".into()),
+    };
+    let envelope = Envelope::new("/hive/guardian", Some("acme"), "c", &failed, 0).unwrap();
+    app.reviewer.handle_message(message(&envelope)).await.unwrap();
+    let completed: ReviewCompleted = of_type(&app.watched().await, EventName::ReviewCompleted)[0].decode().unwrap();
+    assert_eq!(completed.decision, ReviewDecision::Escalate);
+    assert!(completed.feedback.unwrap().contains("Guardian's analysis failed: the files object is not a review request"));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field() {
+    let app = app().await;
+    let many: Vec<Value> = (0..10_000).map(|i| json!({"path": format!("m{i}.py"), "content": ""})).collect();
+    let cases = [
+        (json!({"files": []}), 422, "files"),
+        (json!({"files": many}), 422, "files"),
+        (json!({"files": [{"path": "a.bin", "content": "\u{0}PNG"}]}), 422, "files[0].content"),
+        (json!({"files": [{"path": "../a.py", "content": ""}]}), 422, "files[0].path"),
+        (json!({"files": [{"path": "a.py", "content": ""}, {"path": "a.py", "content": ""}]}), 422, "files[1].path"),
+        (json!({"files": clean_files(), "coverage": "<coverage>\n<class filename=\"a.py\">\n"}), 422, "coverage"),
+        (json!({"files": clean_files(), "changed_lines": {"prices.py": [[5, 2]]}}), 422, "changed_lines.prices.py"),
+        (json!({"files": [{"path": "a.py"}]}), 422, "files[0].content"),
+    ];
+    for (body, status, field) in cases {
+        let (got, reply) = app.call("POST", "/v1/reviews", "acme", Some(body)).await;
+        assert_eq!((got, reply["error"]["field"].as_str()), (status, Some(field)), "{reply}");
+    }
+    let huge = json!({"files": [{"path": "big.py", "content": "x".repeat(20 * 1024 * 1024)}]});
+    let (status, reply) = app.call("POST", "/v1/reviews", "acme", Some(huge)).await;
+    assert_eq!(status, 413, "{reply}");
+    let (status, reply) = app.call("GET", "/v1/reviews?limit=0", "acme", None).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("limit")));
+}
+
+#[tokio::test]
+async fn scopes_and_tenants_are_enforced() {
+    let app = app().await;
+    let (_, accepted) = app.call("POST", "/v1/reviews", "acme", Some(json!({"files": clean_files()}))).await;
+    let id = accepted["id"].as_str().unwrap();
+    let (status, _) = app.call("GET", &format!("/v1/reviews/{id}"), "globex", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.call("GET", &format!("/v1/reviews/{id}.md"), "globex", None).await;
+    assert_eq!(status, 404);
+    let read_only = app.token_with("acme", &["reviews:read"]);
+    let (status, _, _) = app.raw("POST", "/v1/reviews", &read_only, Some(json!({"files": clean_files()}).to_string())).await;
+    assert_eq!(status, 403);
+    let write_only = app.token_with("acme", &["reviews:write"]);
+    let (status, _, _) = app.raw("GET", &format!("/v1/reviews/{id}"), &write_only, None).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = app.raw("GET", "/v1/reviews", "not-a-token", None).await;
+    assert_eq!(status, 401);
+}
