@@ -1,1 +1,108 @@
-//! Notifications.
+//! Notifications, as functions: platform events and direct requests become
+//! messages on webhooks (signed per Standard Webhooks), Slack and email.
+//!
+//! - [`api`]: the `notifications-api` routes: notifications (one, bulk,
+//!   replay, stats), endpoints, templates (with preview) and subscriptions.
+//! - [`dispatch`]: the `notifications-dispatcher`: leases due deliveries
+//!   from the notifications table, makes one attempt each under the rate
+//!   limits, and records it; retries follow the schedule, the last failure
+//!   is dead, and an endpoint that keeps failing is disabled.
+//! - [`events`]: `notifications-events`, the bus subscription turning
+//!   platform events into notifications through the tenant's subscriptions.
+//! - [`Notifications::sweep`]: `notifications-scheduler`: releases quiet
+//!   hours and digests and runs the disable sweep.
+//!
+//! The engine ([`notifications_engine`]) decides; this crate stores and sends.
+
+pub mod api;
+pub mod channels;
+pub mod dispatch;
+pub mod events;
+pub mod model;
+pub mod repo;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use infra::Error;
+use infra::auth::Verifier;
+use infra::cache::Cache;
+use infra::edge::schedule::Schedule;
+use infra::edge::{Adapters, Function, ScheduledHandler, scheduled_handler};
+
+pub use repo::Repo;
+pub use settings::Settings;
+
+pub const READ_SCOPE: &str = "notifications:read";
+pub const WRITE_SCOPE: &str = "notifications:write";
+
+/// The app over its ports. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifications {
+    pub repo: Repo,
+    pub cache: Arc<dyn Cache>,
+    pub settings: Settings,
+    pub channels: channels::Channels,
+}
+
+impl Notifications {
+    /// The app over connected adapters; applies its migrations.
+    pub async fn start(adapters: &Adapters, settings: Settings) -> Result<Notifications, Error> {
+        let repo = Repo::new(adapters.database.adapter.clone());
+        repo.migrate().await?;
+        let channels = channels::Channels::new(&settings)?;
+        Ok(Notifications { repo, cache: adapters.cache.adapter.clone(), settings, channels })
+    }
+
+    /// One scheduler pass: quiet hours that ended, digests whose window
+    /// ended, and endpoints failing past the threshold.
+    pub async fn sweep(&self) -> Result<(), Error> {
+        let now = infra::time::now_ms();
+        let released = self.repo.release_held(now).await?;
+        let digests = dispatch::release_digests(self, now).await?;
+        for (tenant, endpoint) in self.repo.failing_endpoints(self.settings.disable_after).await? {
+            dispatch::disable(self, &tenant, &endpoint, "failed continuously past the threshold", now).await?;
+        }
+        if released > 0 || digests > 0 {
+            tracing::info!(released, digests, "notifications released");
+        }
+        Ok(())
+    }
+}
+
+/// The dispatcher as a scheduled function: drains what is due, for up to
+/// `budget` (a Lambda run keeps polling for most of its minute).
+pub fn dispatcher(app: Notifications, budget: Duration) -> ScheduledHandler {
+    scheduled_handler(move |_run| {
+        let app = app.clone();
+        async move { dispatch::run(&app, budget).await.map(|_| ()) }
+    })
+}
+
+pub fn scheduler(app: Notifications) -> ScheduledHandler {
+    scheduled_handler(move |_run| {
+        let app = app.clone();
+        async move { app.sweep().await }
+    })
+}
+
+/// Every minute on AWS; the dispatcher every 100 ms and the scheduler every
+/// second under `hive serve`.
+pub fn dispatcher_schedule() -> Schedule {
+    Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_millis(100))
+}
+
+pub fn scheduler_schedule() -> Schedule {
+    Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_secs(1))
+}
+
+/// The routes, the events consumer and the schedules, for `hive serve`.
+pub fn function(app: Notifications, verifier: Arc<Verifier>) -> Function {
+    Function::new("notifications")
+        .routes(api::routes(app.clone(), verifier))
+        .openapi(api::openapi())
+        .consumer(events::consumer(app.clone()))
+        .schedule("notifications-dispatcher", dispatcher_schedule(), dispatcher(app.clone(), Duration::ZERO))
+        .schedule("notifications-scheduler", scheduler_schedule(), scheduler(app))
+}

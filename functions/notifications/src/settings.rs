@@ -1,0 +1,123 @@
+//! Notifications' settings, read once from the environment.
+
+use std::time::Duration;
+
+use infra::Error;
+use infra::config::Secret;
+use notifications_engine::RetrySchedule;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `HIVE_NOTIFICATIONS_RETRY_SCHEDULE`, e.g. `1s,2s,4s`; Svix's by default.
+    pub retry: RetrySchedule,
+    /// `HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS=true` lets endpoints point
+    /// at loopback and private addresses: local development and tests only.
+    pub allow_private_targets: bool,
+    /// `HIVE_NOTIFICATIONS_TIMEOUT_S`: one attempt's limit (10 s).
+    pub timeout: Duration,
+    /// `HIVE_NOTIFICATIONS_DISABLE_AFTER`: failed attempts in a row that
+    /// disable an endpoint (50).
+    pub disable_after: i64,
+    /// `HIVE_NOTIFICATIONS_TENANT_RATE_PER_S`: one tenant's deliveries per
+    /// second across its endpoints (100).
+    pub tenant_rate_per_s: u64,
+    /// `HIVE_NOTIFICATIONS_CONCURRENCY`: attempts in flight per dispatcher (32).
+    pub concurrency: usize,
+    /// `HIVE_SMTP_URL` (`smtp://host:port`, or `smtps://` for TLS) and its
+    /// credentials; without it email endpoints' messages fail and retry.
+    pub smtp: Option<Smtp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    /// `HIVE_SMTP_USERNAME` and `HIVE_SMTP_PASSWORD` (for SES, its SMTP credentials).
+    pub credentials: Option<(String, Secret)>,
+    /// `HIVE_SMTP_FROM`, the sender address.
+    pub from: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, Error> {
+        Settings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let retry = match non_empty("HIVE_NOTIFICATIONS_RETRY_SCHEDULE") {
+            Some(text) => RetrySchedule::parse(&text).map_err(|error| Error::Config(format!("HIVE_NOTIFICATIONS_RETRY_SCHEDULE: {error}")))?,
+            None => RetrySchedule::svix(),
+        };
+        let number = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, Error> {
+            match non_empty(name) {
+                None => Ok(default),
+                Some(text) => text.trim().parse().ok().filter(|n| range.contains(n)).ok_or_else(|| Error::Config(format!("{name}: {text:?} is not a number in {range:?}"))),
+            }
+        };
+        let allow = non_empty("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS");
+        let allow_private_targets = match allow.as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(Error::Config(format!("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS: {other:?} is not true or false"))),
+        };
+        Ok(Settings {
+            retry,
+            allow_private_targets,
+            timeout: Duration::from_secs(number("HIVE_NOTIFICATIONS_TIMEOUT_S", 10, 1..=60)?),
+            disable_after: i64::try_from(number("HIVE_NOTIFICATIONS_DISABLE_AFTER", 50, 1..=10_000)?).unwrap_or(50),
+            tenant_rate_per_s: number("HIVE_NOTIFICATIONS_TENANT_RATE_PER_S", 100, 1..=100_000)?,
+            concurrency: usize::try_from(number("HIVE_NOTIFICATIONS_CONCURRENCY", 32, 1..=512)?).unwrap_or(32),
+            smtp: smtp(&non_empty)?,
+        })
+    }
+}
+
+fn smtp(var: &impl Fn(&str) -> Option<String>) -> Result<Option<Smtp>, Error> {
+    let Some(url) = var("HIVE_SMTP_URL") else { return Ok(None) };
+    let bad = || Error::Config(format!("HIVE_SMTP_URL: {url:?} is not smtp://host:port or smtps://host:port"));
+    let (tls, rest) = match url.split_once("://") {
+        Some(("smtp", rest)) => (false, rest),
+        Some(("smtps", rest)) => (true, rest),
+        _ => return Err(bad()),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
+        None => (rest, if tls { 465 } else { 25 }),
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let credentials = match (var("HIVE_SMTP_USERNAME"), var("HIVE_SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => Some((user, Secret::new(password))),
+        (None, None) => None,
+        _ => return Err(Error::Config("HIVE_SMTP_USERNAME and HIVE_SMTP_PASSWORD go together".into())),
+    };
+    let from = var("HIVE_SMTP_FROM").unwrap_or_else(|| "hive@localhost".into());
+    Ok(Some(Smtp { host: host.to_owned(), port, tls, credentials, from }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        Settings::from_vars(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let defaults = with(&[]).unwrap();
+        assert_eq!(defaults.retry.attempts(), 8);
+        assert!(!defaults.allow_private_targets && defaults.smtp.is_none());
+        let set = with(&[("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "1s,2s"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "true"), ("HIVE_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
+        assert_eq!(set.retry.attempts(), 3);
+        let smtp = set.smtp.unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("127.0.0.1", 2525, false));
+        for bad in [("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "soon"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "yes"), ("HIVE_SMTP_URL", "http://x"), ("HIVE_NOTIFICATIONS_CONCURRENCY", "0")] {
+            assert!(with(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+}

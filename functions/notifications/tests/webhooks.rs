@@ -1,0 +1,157 @@
+//! Webhook delivery on real PostgreSQL and Redis, to loopback receivers:
+//! signatures a receiver verifies, retries on the schedule and after
+//! Retry-After, one delivery per idempotency key under 50 concurrent
+//! requests, rate limits that delay and never drop, 410 disabling the
+//! endpoint (and telling the tenant elsewhere), the dead state and replay.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FAST, Receiver, app};
+use notifications_engine::signature::{self, Secret};
+use serde_json::json;
+
+fn verify(secret: &str, received: &common::Received) -> Result<(), signature::SignatureError> {
+    let header = |name: &str| received.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    signature::verify(&[Secret::parse(secret).unwrap()], &header("webhook-id"), &header("webhook-timestamp"), &header("webhook-signature"), &received.body, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_failing_twice_gets_one_accepted_delivery_after_three_signed_attempts() {
+    let app = app("flaky", FAST).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/flaky", &[(500, &[]), (503, &[])]);
+    let (endpoint, secret) = app.webhook("acme", &receiver.url("/flaky"), json!({})).await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let id = app.send("acme", &endpoint, "Hello").await;
+    let done = app.until_status("acme", &id, "delivered", Duration::from_secs(20)).await;
+    let attempts = done["attempts_log"].as_array().unwrap();
+    let codes: Vec<i64> = attempts.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    assert_eq!(codes, [500, 503, 200]);
+    assert_eq!(attempts[2]["response"], "answer 200");
+    assert_eq!(done["attempts"], 3);
+    let got = receiver.at("/flaky");
+    assert_eq!(got.len(), 3, "three attempts, one accepted");
+    for received in &got {
+        verify(&secret, received).unwrap();
+        assert_eq!(received.headers["webhook-id"], id.as_str(), "the id is the same on every attempt");
+    }
+    let body: serde_json::Value = serde_json::from_slice(&got[2].body).unwrap();
+    assert_eq!((body["type"].as_str(), body["data"]["subject"].as_str()), (Some("notification"), Some("Hello")));
+    // A wrong secret does not verify what was sent.
+    assert!(verify(&Secret::from_random([3; 32]).serialize(), &got[2]).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_posts_with_one_key_make_one_delivery_and_the_same_answer() {
+    let app = app("dedupe", FAST).await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = app.webhook("acme", &receiver.url("/once"), json!({})).await;
+    let token = app.token("acme", &["notifications:write"]);
+    let body = json!({"endpoint_id": endpoint, "subject": "Once", "text": "only once"});
+    let calls = (0..50).map(|_| app.call_as("POST", "/v1/notifications", &token, &[("idempotency-key", "order-7")], Some(body.clone())));
+    let replies = futures::future::join_all(calls).await;
+    let created = replies.iter().filter(|(status, _)| *status == 202).count();
+    let replayed = replies.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!((created, replayed), (1, 49), "{replies:?}");
+    let ids: std::collections::BTreeSet<&str> = replies.iter().map(|(_, reply)| reply["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "every answer names the one notification");
+    let id = ids.into_iter().next().unwrap().to_owned();
+    app.until_status("acme", &id, "delivered", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.at("/once").len(), 1);
+    // The same key with another body is refused, naming the header.
+    let other = json!({"endpoint_id": endpoint, "subject": "Twice", "text": "changed"});
+    let (status, reply) = app.call_as("POST", "/v1/notifications", &token, &[("idempotency-key", "order-7")], Some(other)).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (422, Some("Idempotency-Key")), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_messages_to_an_endpoint_limited_to_five_per_second_all_arrive_over_five_seconds() {
+    let app = app("limited", FAST).await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = app.webhook("acme", &receiver.url("/limited"), json!({"rate_limit_per_s": 5})).await;
+    let items: Vec<_> = (0..30).map(|n| json!({"endpoint_id": endpoint, "subject": format!("m{n}"), "text": "x"})).collect();
+    let reply = app.ok("POST", "/v1/notifications/bulk", "acme", json!({"notifications": items})).await;
+    assert_eq!(reply["notifications"].as_array().unwrap().len(), 30);
+    let got = receiver.until_count("/limited", 30, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_after = receiver.at("/limited");
+    assert_eq!(got_after.len(), 30, "none dropped, none twice");
+    let subjects: std::collections::BTreeSet<String> =
+        got.iter().map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["data"]["subject"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(subjects.len(), 30);
+    let spread = got.last().unwrap().at - got.first().unwrap().at;
+    assert!(spread >= Duration::from_secs(5), "30 at 5/s took only {spread:?}");
+    // No one-second window holds more than five.
+    for (i, first) in got.iter().enumerate() {
+        let within = got[i..].iter().take_while(|r| r.at - first.at < Duration::from_millis(950)).count();
+        assert!(within <= 5, "{within} within a second from #{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_after_two_delays_the_next_attempt_by_two_seconds() {
+    let app = app("retry_after", FAST).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/busy", &[(429, &[("Retry-After", "2")])]);
+    let (endpoint, _) = app.webhook("acme", &receiver.url("/busy"), json!({})).await;
+    let id = app.send("acme", &endpoint, "Later").await;
+    app.until_status("acme", &id, "delivered", Duration::from_secs(15)).await;
+    let got = receiver.at("/busy");
+    assert_eq!(got.len(), 2);
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_secs(2), "the retry came after {gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_410_disables_the_endpoint_and_the_tenant_hears_on_another() {
+    let app = app("gone", FAST).await;
+    let receiver = Receiver::start().await;
+    receiver.always("/gone", 410);
+    let (gone, _) = app.webhook("acme", &receiver.url("/gone"), json!({})).await;
+    let (other, _) = app.webhook("acme", &receiver.url("/ops"), json!({})).await;
+    let id = app.send("acme", &gone, "Anyone?").await;
+    let dead = app.until_status("acme", &id, "dead", Duration::from_secs(10)).await;
+    assert_eq!(dead["attempts"], 1, "410 is not retried");
+    let endpoint = app.ok("GET", &format!("/v1/notification-endpoints/{gone}"), "acme", json!(null)).await;
+    assert_eq!(endpoint["enabled"], false);
+    assert!(endpoint["disabled_reason"].as_str().unwrap().contains("410"));
+    let notice = receiver.until_count("/ops", 1, Duration::from_secs(10)).await;
+    let body: serde_json::Value = serde_json::from_slice(&notice[0].body).unwrap();
+    assert!(body["data"]["subject"].as_str().unwrap().contains(&gone), "{body}");
+    assert_eq!(body["data"]["priority"], "urgent");
+    // Later messages to the disabled endpoint are not sent.
+    let later = app.send("acme", &gone, "Still there?").await;
+    let later = app.until_status("acme", &later, "dead", Duration::from_secs(10)).await;
+    assert_eq!(later["attempts"], 0);
+    assert_eq!(receiver.at("/gone").len(), 1);
+    let _ = other;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exhausted_retries_are_dead_listed_and_replayed() {
+    let app = app("dead", FAST).await;
+    let receiver = Receiver::start().await;
+    receiver.always("/down", 500);
+    let (endpoint, _) = app.webhook("acme", &receiver.url("/down"), json!({})).await;
+    let id = app.send("acme", &endpoint, "Doomed").await;
+    let dead = app.until_status("acme", &id, "dead", Duration::from_secs(15)).await;
+    assert_eq!(dead["attempts"], 3, "three attempts on a schedule of two pauses");
+    let (status, page) = app.call("GET", "/v1/notifications?status=dead", "acme", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["notifications"][0]["id"], id.as_str());
+    let (status, _) = app.call("GET", "/v1/notifications?status=dead", "globex", None).await;
+    assert_eq!(status, 200);
+    let (status, reply) = app.call("POST", &format!("/v1/notifications/{id}/replay"), "globex", None).await;
+    assert_eq!(status, 404, "another tenant's notification: {reply}");
+    receiver.always("/down", 200);
+    let (status, reply) = app.call("POST", &format!("/v1/notifications/{id}/replay"), "acme", None).await;
+    assert_eq!(status, 202, "{reply}");
+    let delivered = app.until_status("acme", &id, "delivered", Duration::from_secs(10)).await;
+    assert_eq!(delivered["attempts"], 4);
+    let (status, reply) = app.call("POST", &format!("/v1/notifications/{id}/replay"), "acme", None).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (409, Some("status")));
+}
