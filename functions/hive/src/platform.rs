@@ -107,12 +107,20 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
     )
     .await
     .context("starting guardian")?;
+    let reviewer = reviewer::Reviewer::start(
+        adapters,
+        reviewer::Settings::from_env()?,
+        infra::events::OutboxSettings::standard(config.events_retention),
+    )
+    .await
+    .context("starting the reviewer")?;
     Ok(Registry::new()
         .register(health::function(health::probes(adapters), verifier.clone()))
         .register(events::function(events, verifier.clone()))
         .register(ecosystemiser::function(studies, verifier.clone()))
         .register(orchestrator::function(tasks, verifier.clone()))
-        .register(guardian::function(guardian, verifier.clone())))
+        .register(guardian::function(guardian, verifier.clone()))
+        .register(reviewer::function(reviewer, verifier.clone())))
 }
 
 fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
