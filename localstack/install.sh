@@ -62,7 +62,24 @@ install_schemathesis() {
   touch "$SCHEMATHESIS_VENV/.complete"
 }
 
+# aiosmtpd serves the notifications tests' SMTP (smtp_sink.py).
+install_aiosmtpd() {
+  if [[ -x "$SMTP_VENV/bin/python" && -f "$SMTP_VENV/.complete" ]]; then
+    log "aiosmtpd venv present: $SMTP_VENV"; return 0
+  fi
+  local python
+  python="$(find_python39)" || die "Python 3.9 or newer not found (looked in pyenv's versions and PATH); aiosmtpd needs it"
+  log "creating the aiosmtpd $AIOSMTPD_VERSION venv with $python at $SMTP_VENV"
+  rm -rf "$SMTP_VENV"
+  mkdir -p "$(dirname "$SMTP_VENV")"
+  "$python" -m venv "$SMTP_VENV"
+  "$SMTP_VENV/bin/pip" install --quiet --no-input --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" \
+    || die "pip could not install aiosmtpd==$AIOSMTPD_VERSION from PyPI"
+  touch "$SMTP_VENV/.complete"
+}
+
 install_localstack
 install_s3s_fs
 install_schemathesis
+install_aiosmtpd
 install_chromium

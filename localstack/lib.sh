@@ -25,6 +25,13 @@ LOCALSTACK_VENV="${HIVE_LOCALSTACK_VENV:-$HOME/.cache/hive/localstack-venv-$PINS
 SCHEMATHESIS_VERSION="4.32.5"
 SCHEMATHESIS_VENV="${HIVE_SCHEMATHESIS_VENV:-$HOME/.cache/hive/schemathesis-venv-$SCHEMATHESIS_VERSION}"
 
+# aiosmtpd, the loopback SMTP server of the notifications tests
+# (smtp_sink.py), in its own venv; any Python 3.9 or newer will do.
+AIOSMTPD_VERSION="1.4.6"
+SMTP_VENV="${HIVE_SMTP_VENV:-$HOME/.cache/hive/aiosmtpd-venv-$AIOSMTPD_VERSION}"
+SMTP_PORT=2525
+SMTP_MAILDIR="$STATE_DIR/smtp-mail"
+
 LOCALSTACK_HOST=127.0.0.1
 LOCALSTACK_PORT=4566
 S3S_PORT=9000

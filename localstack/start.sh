@@ -28,6 +28,7 @@ localstack_ready() {
   grep -Eq '"s3": *"(available|running)"' <<<"$health" && grep -Eq '"sqs": *"(available|running)"' <<<"$health"
 }
 s3s_ready() { port_open 127.0.0.1 "$S3S_PORT"; }
+smtp_ready() { port_open 127.0.0.1 "$SMTP_PORT"; }
 
 start_postgres() {
   if postgres_ready; then log "PostgreSQL already running"; else
@@ -98,8 +99,18 @@ start_s3s() {
   wait_until 30 s3s-fs s3s_ready
 }
 
+start_smtp() {
+  if smtp_ready; then log "SMTP sink already running on :$SMTP_PORT"; return; fi
+  [[ -x "$SMTP_VENV/bin/python" ]] || die "aiosmtpd venv missing at $SMTP_VENV; run localstack/install.sh"
+  mkdir -p "$SMTP_MAILDIR"
+  log "starting the SMTP sink (log: $STATE_DIR/smtp.log, mail: $SMTP_MAILDIR)"
+  spawn smtp "$SMTP_VENV/bin/python" "$REPO_ROOT/localstack/smtp_sink.py" 127.0.0.1 "$SMTP_PORT" "$SMTP_MAILDIR"
+  wait_until 30 "SMTP sink" smtp_ready
+}
+
 start_postgres
 start_redis
 start_rabbitmq
 start_localstack
 start_s3s
+start_smtp

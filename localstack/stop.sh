@@ -20,7 +20,7 @@ stop_service() {
   local name="$1"
   [[ -f "$STATE_DIR/$name.started" ]] || return 0
   case "$name" in
-    localstack | s3s-fs) stop_process_group "$name" ;;
+    localstack | s3s-fs | smtp) stop_process_group "$name" ;;
     postgres)
       log "stopping PostgreSQL"
       pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main stop || true ;;
@@ -31,5 +31,5 @@ stop_service() {
   rm -f "$STATE_DIR/$name.started"
 }
 
-if (($# > 0)); then services=("$@"); else services=(s3s-fs localstack rabbitmq redis postgres); fi
+if (($# > 0)); then services=("$@"); else services=(smtp s3s-fs localstack rabbitmq redis postgres); fi
 for service in "${services[@]}"; do stop_service "$service"; done
