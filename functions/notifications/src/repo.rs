@@ -216,8 +216,8 @@ impl Repo {
             .db
             .execute(
                 "UPDATE notification_endpoints SET target = $3, secrets = $4, rate_limit_per_s = $5, quiet_hours = $6, digest_window_s = $7,
-                    enabled = $8, disabled_reason = CASE WHEN $8 = 1 THEN NULL ELSE disabled_reason END,
-                    consecutive_failures = CASE WHEN $8 = 1 THEN 0 ELSE consecutive_failures END, updated_at = $9
+                    enabled = CAST($8 AS BIGINT), disabled_reason = CASE WHEN CAST($8 AS BIGINT) = 1 THEN NULL ELSE disabled_reason END,
+                    consecutive_failures = CASE WHEN CAST($8 AS BIGINT) = 1 THEN 0 ELSE consecutive_failures END, updated_at = $9
                  WHERE tenant = $1 AND id = $2",
                 &[
                     tenant.into(),
@@ -530,8 +530,8 @@ impl Repo {
         let mut tx = self.db.begin().await?;
         let changed = tx
             .execute(
-                "UPDATE notifications SET status = $4, attempts = attempts + 1, due_at = $5, last_error = $6,
-                    delivered_at = CASE WHEN $4 = 'delivered' THEN $7 ELSE delivered_at END
+                "UPDATE notifications SET status = CAST($4 AS TEXT), attempts = attempts + 1, due_at = $5, last_error = $6,
+                    delivered_at = CASE WHEN CAST($4 AS TEXT) = 'delivered' THEN CAST($7 AS BIGINT) ELSE delivered_at END
                  WHERE tenant = $1 AND id = $2 AND status = 'delivering' AND lease = $3",
                 &[tenant.into(), id.into(), claimed.lease.into(), completion.status.into(), completion.due_at.into(), completion.error.clone().into(), now.into()],
             )
