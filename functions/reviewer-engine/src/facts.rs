@@ -36,6 +36,7 @@ impl Submission {
 /// A finding's severity, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "ReviewSeverity")]
 pub enum Severity {
     Info,
     Warning,

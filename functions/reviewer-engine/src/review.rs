@@ -15,6 +15,7 @@ use crate::facts::{self, Analysis, CodeFacts, Severity, Submission};
 /// The five sub-scores, in the order they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ReviewArea")]
 pub enum Area {
     CodeQuality,
     Tests,
