@@ -114,13 +114,17 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
     )
     .await
     .context("starting the reviewer")?;
+    let notifications = notifications::Notifications::start(adapters, notifications::Settings::from_env()?)
+        .await
+        .context("starting notifications")?;
     Ok(Registry::new()
         .register(health::function(health::probes(adapters), verifier.clone()))
         .register(events::function(events, verifier.clone()))
         .register(ecosystemiser::function(studies, verifier.clone()))
         .register(orchestrator::function(tasks, verifier.clone()))
         .register(guardian::function(guardian, verifier.clone()))
-        .register(reviewer::function(reviewer, verifier.clone())))
+        .register(reviewer::function(reviewer, verifier.clone()))
+        .register(notifications::function(notifications, verifier.clone())))
 }
 
 fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {

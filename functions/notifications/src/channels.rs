@@ -47,10 +47,8 @@ impl Channels {
         let smtp = match &settings.smtp {
             None => None,
             Some(smtp) => {
-                if smtp.tls {
-                    return Err(Error::Config("HIVE_SMTP_URL: smtps:// needs TLS, which this build leaves out; use a relay on smtp://".into()));
-                }
-                let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).port(smtp.port).timeout(Some(settings.timeout));
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url).map_err(|error| Error::Config(format!("HIVE_SMTP_URL: {error}")))?;
+                let mut transport = transport.timeout(Some(settings.timeout));
                 if let Some((user, password)) = &smtp.credentials {
                     transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
                 }

@@ -18,6 +18,8 @@ pub mod api;
 pub mod channels;
 pub mod dispatch;
 pub mod events;
+
+pub use events::SUBSCRIPTIONS;
 pub mod model;
 pub mod repo;
 pub mod settings;

@@ -23,16 +23,16 @@ pub struct Settings {
     pub tenant_rate_per_s: u64,
     /// `HIVE_NOTIFICATIONS_CONCURRENCY`: attempts in flight per dispatcher (32).
     pub concurrency: usize,
-    /// `HIVE_SMTP_URL` (`smtp://host:port`, or `smtps://` for TLS) and its
-    /// credentials; without it email endpoints' messages fail and retry.
+    /// `HIVE_SMTP_URL` and its credentials; without it email endpoints'
+    /// messages fail and retry.
     pub smtp: Option<Smtp>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
+    /// `smtp://host:port` (plain, a local relay), `smtp://host:587?tls=required`
+    /// (STARTTLS, as SES's interface wants) or `smtps://host:465`.
+    pub url: String,
     /// `HIVE_SMTP_USERNAME` and `HIVE_SMTP_PASSWORD` (for SES, its SMTP credentials).
     pub credentials: Option<(String, Secret)>,
     /// `HIVE_SMTP_FROM`, the sender address.
@@ -76,19 +76,9 @@ impl Settings {
 
 fn smtp(var: &impl Fn(&str) -> Option<String>) -> Result<Option<Smtp>, Error> {
     let Some(url) = var("HIVE_SMTP_URL") else { return Ok(None) };
-    let bad = || Error::Config(format!("HIVE_SMTP_URL: {url:?} is not smtp://host:port or smtps://host:port"));
-    let (tls, rest) = match url.split_once("://") {
-        Some(("smtp", rest)) => (false, rest),
-        Some(("smtps", rest)) => (true, rest),
-        _ => return Err(bad()),
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
-        None => (rest, if tls { 465 } else { 25 }),
-    };
-    if host.is_empty() {
-        return Err(bad());
+    let host = url.strip_prefix("smtp://").or_else(|| url.strip_prefix("smtps://")).map(|rest| rest.split(['/', '?', ':']).next().unwrap_or(""));
+    if host.is_none_or(str::is_empty) {
+        return Err(Error::Config(format!("HIVE_SMTP_URL: {url:?} is not smtp://host:port or smtps://host:port")));
     }
     let credentials = match (var("HIVE_SMTP_USERNAME"), var("HIVE_SMTP_PASSWORD")) {
         (Some(user), Some(password)) => Some((user, Secret::new(password))),
@@ -96,7 +86,7 @@ fn smtp(var: &impl Fn(&str) -> Option<String>) -> Result<Option<Smtp>, Error> {
         _ => return Err(Error::Config("HIVE_SMTP_USERNAME and HIVE_SMTP_PASSWORD go together".into())),
     };
     let from = var("HIVE_SMTP_FROM").unwrap_or_else(|| "hive@localhost".into());
-    Ok(Some(Smtp { host: host.to_owned(), port, tls, credentials, from }))
+    Ok(Some(Smtp { url, credentials, from }))
 }
 
 #[cfg(test)]
@@ -114,8 +104,7 @@ mod tests {
         assert!(!defaults.allow_private_targets && defaults.smtp.is_none());
         let set = with(&[("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "1s,2s"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "true"), ("HIVE_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
         assert_eq!(set.retry.attempts(), 3);
-        let smtp = set.smtp.unwrap();
-        assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("127.0.0.1", 2525, false));
+        assert_eq!(set.smtp.unwrap().url, "smtp://127.0.0.1:2525");
         for bad in [("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "soon"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "yes"), ("HIVE_SMTP_URL", "http://x"), ("HIVE_NOTIFICATIONS_CONCURRENCY", "0")] {
             assert!(with(&[bad]).is_err(), "{bad:?}");
         }
