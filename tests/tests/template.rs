@@ -16,7 +16,7 @@ const TEMPLATE: &str = include_str!("../../infra/template.yaml");
 /// Every app's subscriptions. A new app that consumes events adds its list
 /// here, beside its `.register(..)` line in `hive serve`.
 fn registered() -> BTreeMap<String, BTreeSet<String>> {
-    [ecosystemiser::SUBSCRIPTIONS, orchestrator::SUBSCRIPTIONS, guardian::SUBSCRIPTIONS, reviewer::SUBSCRIPTIONS, notifications::SUBSCRIPTIONS]
+    [ecosystemiser::SUBSCRIPTIONS, orchestrator::SUBSCRIPTIONS, guardian::SUBSCRIPTIONS, reviewer::SUBSCRIPTIONS, notifications::SUBSCRIPTIONS, planner::SUBSCRIPTIONS]
         .into_iter()
         .flatten()
         .map(|s| (s.name.to_owned(), s.events.iter().map(|e| e.as_str().to_owned()).collect()))

@@ -114,6 +114,13 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
     )
     .await
     .context("starting the reviewer")?;
+    let planner = planner::Planner::start(
+        adapters,
+        planner::Settings::standard(config),
+        infra::events::OutboxSettings::standard(config.events_retention),
+    )
+    .await
+    .context("starting the planner")?;
     let notifications = notifications::Notifications::start(adapters, notifications::Settings::from_env()?)
         .await
         .context("starting notifications")?;
@@ -123,6 +130,7 @@ async fn registry(config: &Config, adapters: &Adapters, verifier: &Arc<Verifier>
         .register(ecosystemiser::function(studies, verifier.clone()))
         .register(orchestrator::function(tasks, verifier.clone()))
         .register(guardian::function(guardian, verifier.clone()))
+        .register(planner::function(planner, verifier.clone()))
         .register(reviewer::function(reviewer, verifier.clone()))
         .register(notifications::function(notifications, verifier.clone())))
 }
