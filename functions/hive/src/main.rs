@@ -29,6 +29,7 @@ mod energy;
 mod guardian;
 mod guardian_contracts;
 mod platform;
+mod review;
 mod tail;
 mod work;
 
@@ -65,6 +66,8 @@ enum Command {
     Tasks(work::TasksArgs),
     /// Guardian: `check PATH`, `rules [--json]`, `metrics PATH --json`.
     Guardian(guardian::GuardianArgs),
+    /// The Reviewer's judgement on local files: `review PATH… [--json]`.
+    Review(review::ReviewArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,5 +83,6 @@ fn main() -> ExitCode {
         Command::Worker(args) => work::worker(args),
         Command::Tasks(args) => work::tasks(args),
         Command::Guardian(args) => guardian::guardian(args),
+        Command::Review(args) => review::review(args),
     }
 }

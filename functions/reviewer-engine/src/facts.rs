@@ -187,12 +187,14 @@ pub fn test_functions(path: &str, content: &str) -> usize {
     }
 }
 
-/// Files that are not code and never lower confidence for being unread.
-pub fn is_prose_or_data(path: &str) -> bool {
+/// Files that are not code and never lower confidence for being unread:
+/// prose and data by extension, and files without one unless they start
+/// with a `#!` line (a script).
+pub fn is_prose_or_data(path: &str, content: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
-    let extension = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let extension = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|_| !file.starts_with('.'));
     match extension {
-        None => matches!(file, "LICENSE" | "Makefile" | "Dockerfile" | "CODEOWNERS") || file.starts_with('.'),
+        None => !content.starts_with("#!"),
         Some(e) => matches!(
             e.as_str(),
             "md" | "txt" | "rst" | "toml" | "json" | "yaml" | "yml" | "lock" | "cfg" | "ini" | "csv" | "gitignore" | "svg" | "xml" | "html" | "css"
@@ -228,6 +230,15 @@ mod tests {
     fn test_functions_in_both_languages() {
         assert_eq!(test_functions("t.py", "def test_a():\n    pass\nasync def test_b():\n    pass\ndef helper():\n    pass\n"), 2);
         assert_eq!(test_functions("x.rs", "#[test]\nfn a() {}\n#[tokio::test]\nasync fn b() {}\nfn c() {}\n"), 2);
+    }
+
+    #[test]
+    fn prose_and_data_never_count_as_unread_code() {
+        assert!(is_prose_or_data("README.md", "# Hi\n"));
+        assert!(is_prose_or_data("expected", "approve\n"));
+        assert!(is_prose_or_data(".gitignore", "target\n"));
+        assert!(!is_prose_or_data("bin/release", "#!/bin/sh\necho hi\n"));
+        assert!(!is_prose_or_data("web/app.js", "export {}\n"));
     }
 
     #[test]

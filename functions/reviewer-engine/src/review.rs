@@ -475,7 +475,7 @@ fn confidence(files: &Files, facts: &CodeFacts, analysis: &Analysis, notes: &mut
         confidence -= 0.5;
         notes.push(format!("Guardian's analysis is missing: {reason}"));
     }
-    let code: Vec<&FileView> = files.files.iter().filter(|f| !facts::is_prose_or_data(f.path)).collect();
+    let code: Vec<&FileView> = files.files.iter().filter(|f| !facts::is_prose_or_data(f.path, f.content)).collect();
     let unparsed = |f: &FileView| f.language.is_none() || facts.counting().any(|x| x.rule == "parse-error" && x.path == f.path);
     let unread = code.iter().filter(|f| unparsed(f)).count();
     if code.is_empty() {
