@@ -7,7 +7,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::rcpsp::{self, Problem, Search};
 use crate::validate::ValidPlan;
+use crate::{cpm, pert};
 
 /// How much work the analysis may do.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,6 +84,86 @@ pub fn analyse(plan: &ValidPlan, options: &AnalysisOptions) -> Analysis {
 
 /// [`analyse`], calling `progress` with the fraction done (0.0 to 1.0).
 pub fn analyse_with_progress(plan: &ValidPlan, options: &AnalysisOptions, progress: &dyn Fn(f64)) -> Analysis {
-    let _ = (plan, options, progress);
-    unimplemented!("skeleton")
+    let durations = plan.durations();
+    let times = cpm::times(plan, &durations);
+    let path = cpm::critical_path(plan, &times);
+    let ids = |i: usize| plan.plan().tasks[i].id.clone();
+
+    let variance: f64 = path.iter().map(|&i| plan.plan().tasks[i].estimate.variance()).sum();
+    let mean: f64 = path.iter().map(|&i| durations[i]).sum();
+    let deadline = plan.plan().deadline;
+    let monte_carlo =
+        pert::monte_carlo(plan, options.monte_carlo_samples, options.seed, options.distribution, deadline, &|f| {
+            progress(0.5 * f)
+        });
+    let pert = Pert {
+        mean,
+        std_dev: variance.sqrt(),
+        probability_by_deadline: deadline.map(|d| pert::probability_by(mean, variance, d)),
+        monte_carlo_probability: monte_carlo.and_then(|m| m.probability_by_deadline),
+        monte_carlo_p50: monte_carlo.map(|m| m.p50),
+        monte_carlo_p90: monte_carlo.map(|m| m.p90),
+    };
+
+    let (problem, scale) = problem(plan);
+    let search = Search { max_schedules: options.rcpsp_schedules, budget: options.rcpsp_budget, seed: options.seed };
+    let found = rcpsp::solve(&problem, &search, &|f| progress(0.5 + 0.5 * f))
+        .expect("validation guarantees an acyclic plan whose demands fit the capacities");
+    let schedule: Vec<Slot> = (0..plan.len())
+        .map(|i| {
+            let start = found.starts[i] as f64 / scale;
+            Slot { id: ids(i), start, finish: start + durations[i] }
+        })
+        .collect();
+    let makespan = schedule.iter().map(|s| s.finish).fold(0.0, f64::max);
+
+    let cpm = (0..plan.len())
+        .map(|i| {
+            let row = Cpm {
+                es: times.es[i],
+                ef: times.ef[i],
+                ls: times.ls[i],
+                lf: times.lf[i],
+                total_float: times.total_float(i),
+                free_float: times.free_float(plan, i),
+            };
+            (ids(i), row)
+        })
+        .collect();
+    progress(1.0);
+    Analysis {
+        makespan,
+        critical_path: path.into_iter().map(ids).collect(),
+        schedule,
+        cpm,
+        cpm_makespan: times.makespan,
+        pert,
+    }
+}
+
+/// The plan as an RCPSP instance in integer ticks, and the ticks per minute.
+///
+/// A scale of 1, 6 or 60 ticks a minute makes every duration whole when it
+/// can (PERT means of whole-minute estimates are sixths). Otherwise, or when
+/// the per-tick resource profile would get too long, durations are rounded
+/// up to ticks: each task then holds its resources a little longer than it
+/// runs, so the schedule stays feasible.
+pub fn problem(plan: &ValidPlan) -> (Problem, f64) {
+    const MAX_TICKS: f64 = 4_000_000.0;
+    let durations = plan.durations();
+    let total: f64 = durations.iter().sum();
+    let whole = |scale: f64| durations.iter().all(|d| ((d * scale) - (d * scale).round()).abs() < 1e-6);
+    let mut scale = [1.0, 6.0, 60.0].into_iter().find(|&s| whole(s)).unwrap_or(60.0);
+    if total * scale > MAX_TICKS {
+        scale = MAX_TICKS / total.max(1.0);
+    }
+    let ticks = durations.iter().map(|d| (d * scale - 1e-6).ceil().max(0.0) as u32).collect();
+    let (names, demands) = plan.demands();
+    let problem = Problem {
+        durations: ticks,
+        preds: (0..plan.len()).map(|i| plan.preds(i).to_vec()).collect(),
+        demands,
+        capacities: names.into_iter().map(|(_, c)| c).collect(),
+    };
+    (problem, scale)
 }
