@@ -426,27 +426,33 @@ impl PlanRepo {
         let mut months: Vec<MonthUsage> = Vec::new();
         for row in &rows {
             let month = row.text("month")?;
-            if months.last().is_none_or(|m| m.month != month) {
-                months.push(MonthUsage {
-                    month: month.to_owned(),
-                    calls: 0,
-                    tokens_in: 0,
-                    tokens_out: 0,
-                    cost_usd: 0.0,
-                    latency_ms: 0,
-                    outcomes: BTreeMap::new(),
-                });
-            }
-            let entry = months.last_mut().expect("pushed above");
             let calls = row.int("calls")?;
-            entry.calls += calls;
-            entry.tokens_in += row.int("tokens_in")?;
-            entry.tokens_out += row.int("tokens_out")?;
-            entry.cost_usd += row.float("cost")?;
-            entry.latency_ms += row.int("latency")?;
-            entry
-                .outcomes
-                .insert(row.text("outcome")?.to_owned(), calls);
+            let (tokens_in, tokens_out, cost, latency) = (
+                row.int("tokens_in")?,
+                row.int("tokens_out")?,
+                row.float("cost")?,
+                row.int("latency")?,
+            );
+            let outcome = row.text("outcome")?.to_owned();
+            match months.last_mut() {
+                Some(entry) if entry.month == month => {
+                    entry.calls += calls;
+                    entry.tokens_in += tokens_in;
+                    entry.tokens_out += tokens_out;
+                    entry.cost_usd += cost;
+                    entry.latency_ms += latency;
+                    entry.outcomes.insert(outcome, calls);
+                }
+                _ => months.push(MonthUsage {
+                    month: month.to_owned(),
+                    calls,
+                    tokens_in,
+                    tokens_out,
+                    cost_usd: cost,
+                    latency_ms: latency,
+                    outcomes: BTreeMap::from([(outcome, calls)]),
+                }),
+            }
         }
         Ok(months)
     }
