@@ -418,3 +418,106 @@ pub fn task_rules(plan: &Plan) -> Vec<PlanError> {
     }
     errors
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn goal() -> Goal {
+        Goal {
+            goal: "add login".into(),
+            roles: BTreeMap::from([("backend".into(), 2)]),
+            max_tasks: 3,
+            deadline: Some(120.0),
+        }
+    }
+
+    fn task(id: &str, role: &str, depends_on: &[&str], most_likely: f64) -> Value {
+        json!({
+            "id": id, "title": id, "role": role, "depends_on": depends_on, "complexity": "small",
+            "estimate_min": {"optimistic": most_likely, "most_likely": most_likely, "pessimistic": most_likely},
+            "phase": "implementation", "acceptance_criteria": [],
+        })
+    }
+
+    /// The problems `check` finds in an answer, `[]` when it is valid.
+    fn problems(answer: &str) -> Vec<String> {
+        check(answer, &goal()).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_valid_answer_becomes_a_plan_with_the_goals_roles_and_deadline() {
+        let answer =
+            json!({"tasks": [task("a", "backend", &[], 30.0), task("b", "backend", &["a"], 60.0)]})
+                .to_string();
+        let plan = check(&answer, &goal()).unwrap();
+        assert_eq!(plan.plan().roles, goal().roles);
+        assert_eq!(plan.plan().deadline, Some(120.0));
+        assert_eq!(plan.plan().tasks[1].estimate.mean(), 60.0);
+    }
+
+    #[test]
+    fn each_problem_is_named_with_its_path() {
+        let not_json = problems("Sure! First design, then build.");
+        assert_eq!(not_json.len(), 1);
+        assert!(not_json[0].starts_with("answer:"), "{not_json:?}");
+        let missing = problems(&json!({"tasks": [{"id": "a"}]}).to_string());
+        assert!(missing[0].starts_with("tasks[0]"), "{missing:?}");
+        let long = problems(&json!({"tasks": [task("a", "backend", &[], 600.0)]}).to_string());
+        assert!(
+            long.iter()
+                .any(|p| p.contains("tasks[0]") && p.contains("480")),
+            "{long:?}"
+        );
+        let role = problems(&json!({"tasks": [task("a", "designer", &[], 10.0)]}).to_string());
+        assert!(role.iter().any(|p| p.contains("designer")), "{role:?}");
+        let mut phased = task("a", "backend", &[], 10.0);
+        phased["phase"] = json!("party");
+        let phase = problems(&json!({"tasks": [phased]}).to_string());
+        assert!(
+            phase.iter().any(|p| p.starts_with("tasks[0].phase")),
+            "{phase:?}"
+        );
+        let many: Vec<Value> = (0..4)
+            .map(|i| task(&format!("t{i}"), "backend", &[], 10.0))
+            .collect();
+        assert!(
+            problems(&json!({"tasks": many}).to_string())
+                .iter()
+                .any(|p| p.contains("maximum of 3"))
+        );
+        let key = problems(&json!({"tasks": [task("a b", "backend", &[], 10.0)]}).to_string());
+        assert!(key.iter().any(|p| p.starts_with("tasks[0].id")), "{key:?}");
+        let extra = problems(&json!({"tasks": [], "notes": "x"}).to_string());
+        assert!(extra[0].contains("notes"), "{extra:?}");
+    }
+
+    #[test]
+    fn the_schema_is_strict_and_lists_the_roles() {
+        let request = request(&goal());
+        let item = &request.schema["properties"]["tasks"]["items"];
+        assert_eq!(item["additionalProperties"], false);
+        let required: Vec<&str> = item["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let properties: Vec<&str> = item["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            required
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
+            properties.into_iter().collect()
+        );
+        assert_eq!(item["properties"]["role"]["enum"], json!(["backend"]));
+        assert!(request.system.contains("at most 3"));
+        assert!(request.user.contains("Deadline: 120"));
+    }
+}

@@ -903,3 +903,38 @@ fn the_openapi_document_lists_every_route() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_redelivered_request_changes_nothing_and_a_message_without_a_tenant_is_poison() {
+    let app = app("redelivery").await;
+    let (status, _) = app
+        .call("POST", "/v1/plans", Some(json!({"plan": diamond()})))
+        .await;
+    assert_eq!(status, 202);
+    let deliveries = app
+        .worker
+        .receive(10, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let message = Message::from_delivery(WORKER.name, &deliveries[0]);
+    app.planner.handle_message(message.clone()).await.unwrap();
+    app.planner.handle_message(message.clone()).await.unwrap();
+    app.worker.ack(&deliveries[0]).await.unwrap();
+    let types: Vec<String> = app
+        .watched()
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["plan.generated"]);
+
+    let mut envelope = Envelope::parse(message.body.as_bytes()).unwrap();
+    envelope.tenant = None;
+    let poison = Message {
+        body: serde_json::to_string(&envelope).unwrap(),
+        ..message
+    };
+    let error = app.planner.handle_message(poison).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+}
