@@ -100,6 +100,8 @@ pub struct ReviewConfig {
     pub feedback_budget: usize,
     /// Below this confidence the review escalates.
     pub min_confidence: f64,
+    /// The language model's remarks below this confidence are dropped.
+    pub llm_min_remark_confidence: f64,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -150,6 +152,7 @@ impl ReviewConfig {
             coverage_points: 30.0,
             feedback_budget: 10,
             min_confidence: 0.7,
+            llm_min_remark_confidence: 0.8,
         }
     }
 
@@ -190,7 +193,11 @@ impl ReviewConfig {
                 return Err(invalid(field, "between 0 and 100 points".into()));
             }
         }
-        let unit = [("coverage_target", self.coverage_target), ("min_confidence", self.min_confidence)];
+        let unit = [
+            ("coverage_target", self.coverage_target),
+            ("min_confidence", self.min_confidence),
+            ("llm_min_remark_confidence", self.llm_min_remark_confidence),
+        ];
         for (field, value) in unit {
             if !value.is_finite() || !(0.0..=1.0).contains(&value) {
                 return Err(invalid(field, "between 0 and 1".into()));

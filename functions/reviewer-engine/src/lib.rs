@@ -11,12 +11,16 @@
 //!   tenant's overrides).
 //! - [`review`]: the five sub-scores with their evidence, the confidence,
 //!   the decision table and the remarks.
+//! - [`narrative`]: the optional language model's summary, checklist and
+//!   remarks: its prompt, its strict schema, and how it applies (never to
+//!   the score).
 //! - [`markdown`]: the review as one pull-request comment.
 
 pub mod config;
 pub mod coverage;
 pub mod facts;
 pub mod markdown;
+pub mod narrative;
 pub mod review;
 
 pub use config::{ConfigError, ReviewConfig};

@@ -4,10 +4,12 @@
 
 use std::fmt::Write as _;
 
+use crate::narrative::Narrative;
 use crate::review::{Decision, Review};
 
-/// `title` names what was reviewed (a task's title, or the review's id).
-pub fn render(title: &str, review: &Review) -> String {
+/// `title` names what was reviewed (a task's title, or the review's id);
+/// a narrative adds its summary and the acceptance-criteria checklist.
+pub fn render(title: &str, review: &Review, narrative: Option<&Narrative>) -> String {
     let mut out = String::new();
     let verdict = match review.decision {
         Decision::Approve => "✅ Approved",
@@ -25,6 +27,20 @@ pub fn render(title: &str, review: &Review) -> String {
     }
     if !review.confidence_notes.is_empty() {
         out.push('\n');
+    }
+    if let Some(narrative) = narrative {
+        let _ = writeln!(out, "{}\n", escape(&narrative.summary));
+        for check in &narrative.criteria {
+            let mark = match check.status.as_str() {
+                "met" => "[x]",
+                "not_met" => "[ ] ✗",
+                _ => "[ ] ?",
+            };
+            let _ = writeln!(out, "- {mark} {}: {}", escape(&check.criterion), escape(&check.note));
+        }
+        if !narrative.criteria.is_empty() {
+            out.push('\n');
+        }
     }
     let _ = writeln!(out, "| area | score | weight |\n| --- | ---: | ---: |");
     for sub in &review.sub_scores {

@@ -132,7 +132,7 @@ fn an_eval_is_critical_and_the_markdown_says_so() {
 
         </details>
     "#]]
-    .assert_eq(&markdown::render("prices", &review));
+    .assert_eq(&markdown::render("prices", &review, None));
 }
 
 #[test]

@@ -122,6 +122,8 @@ pub struct ReviewView {
     pub remarks: Option<Vec<Remark>>,
     pub confidence_notes: Option<Vec<String>>,
     pub critical: Option<bool>,
+    /// The language model's summary and acceptance-criteria checklist, when one was configured and answered.
+    pub narrative: Option<reviewer_engine::narrative::Narrative>,
 }
 
 /// One review in a listing.
@@ -240,6 +242,7 @@ async fn show(AppState(reviewer): AppState<Reviewer>, identity: Identity, Path(i
         remarks: review.map(|r| r.remarks.clone()),
         confidence_notes: review.map(|r| r.confidence_notes.clone()),
         critical: review.map(|r| r.critical),
+        narrative: judgement.as_ref().and_then(|j| j.narrative.clone()),
         id: row.id,
         task_id: row.task_id,
         title: row.title,
@@ -258,7 +261,7 @@ async fn show(AppState(reviewer): AppState<Reviewer>, identity: Identity, Path(i
 async fn markdown(reviewer: &Reviewer, tenant: &str, id: &str) -> Result<Response, ApiError> {
     let row = reviewer.repo.get(tenant, id).await?.ok_or_else(|| not_found(id))?;
     let text = match (judgement_of(&row), row.state) {
-        (Some(judgement), _) => reviewer_engine::markdown::render(&row.title, &judgement.review),
+        (Some(judgement), _) => reviewer_engine::markdown::render(&row.title, &judgement.review, judgement.narrative.as_ref()),
         (None, State::Escalated) => format!(
             "## Review: {}\n\n**🧑 Escalated to a person**: {}\n",
             row.title.replace('<', "&lt;"),

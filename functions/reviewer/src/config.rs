@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use infra::Error;
+use infra::config::LlmConfig;
 use reviewer_engine::ReviewConfig;
 
 #[derive(Clone, Debug)]
@@ -14,6 +15,8 @@ pub struct Settings {
     /// `HIVE_REVIEWS_CONFIG`: per tenant, overrides of the standard
     /// weights and thresholds, as JSON `{"<tenant>": {...}}`.
     pub tenants: BTreeMap<String, ReviewConfig>,
+    /// `HIVE_LLM_*`, as the Planner reads them: the optional narrative.
+    pub llm: LlmConfig,
 }
 
 impl Settings {
@@ -43,7 +46,8 @@ impl Settings {
                 tenants.insert(tenant.clone(), config);
             }
         }
-        Ok(Settings { analysis_timeout, tenants })
+        let llm = infra::config::Config::from_vars(&var)?.llm;
+        Ok(Settings { analysis_timeout, tenants, llm })
     }
 
     /// The tenant's configuration, or the standard one.

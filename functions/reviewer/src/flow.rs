@@ -10,7 +10,9 @@ use infra::edge::Message;
 use infra::events::{
     CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName, ReviewCompleted, ReviewDecision, TaskReviewRequested,
 };
-use reviewer_engine::{Analysis, CodeFacts, Decision, Review, SourceFile, Submission};
+use infra::llm::{LlmRequest, Outcome, json_text};
+use reviewer_engine::narrative::{self, Narrative};
+use reviewer_engine::{Analysis, CodeFacts, Decision, Review, ReviewConfig, SourceFile, Submission};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,6 +44,11 @@ pub struct Judgement {
     pub review: Review,
     /// `deterministic`, or `deterministic+llm` once a narrative is added.
     pub reviewer: String,
+    #[serde(default)]
+    pub narrative: Option<Narrative>,
+    /// How the model's call ended (`answered`, `timeout`, `invalid: …`), when one was made.
+    #[serde(default)]
+    pub llm: Option<String>,
 }
 
 impl Reviewer {
@@ -196,8 +203,13 @@ impl Reviewer {
             }
             Err(error) => (State::Escalated, None, Some(format!("the coverage report does not parse: {error}"))),
         };
+        let (review, narrative, llm) = match review {
+            Some(review) if guardian_answered && self.llm.enabled() => self.narrate(row, &stored.submission, review, &config).await,
+            review => (review, None, None),
+        };
+        let reviewer = if narrative.is_some() { "deterministic+llm" } else { "deterministic" };
         let judgement = match &review {
-            Some(review) => serde_json::to_value(Judgement { review: review.clone(), reviewer: "deterministic".into() })
+            Some(review) => serde_json::to_value(Judgement { review: review.clone(), reviewer: reviewer.into(), narrative, llm })
                 .map_err(|e| Error::invalid("judgement", e.to_string()))?,
             None => json!({"review": null, "reviewer": "deterministic"}),
         };
@@ -228,6 +240,37 @@ impl Reviewer {
             tracing::info!(review = %row.id, decision = decision.as_str(), state = state.as_str(), "review ended");
         }
         Ok(())
+    }
+}
+
+impl Reviewer {
+    /// Asks the model for the narrative. Whatever happens the deterministic
+    /// review stands; the model's answer can only add remarks and lower
+    /// the confidence.
+    async fn narrate(&self, row: &ReviewRow, submission: &Submission, review: Review, config: &ReviewConfig) -> (Option<Review>, Option<Narrative>, Option<String>) {
+        let prompt = narrative::prompt(&row.title, &row.criteria, submission, &review, config);
+        let request = LlmRequest {
+            system: prompt.system,
+            user: prompt.user,
+            schema: narrative::schema(),
+            schema_name: narrative::SCHEMA_NAME.into(),
+            max_tokens: 2048,
+        };
+        let completion = self.llm.complete(&request).await;
+        tracing::info!(
+            review = %row.id,
+            outcome = completion.outcome.as_str(),
+            tokens_in = completion.tokens_in,
+            tokens_out = completion.tokens_out,
+            "narrative requested"
+        );
+        match &completion.outcome {
+            Outcome::Answered { text } => match narrative::apply(&review, submission, json_text(text), config) {
+                Ok((judged, narrative)) => (Some(judged), Some(narrative), Some("answered".into())),
+                Err(error) => (Some(review), None, Some(format!("invalid: {error}"))),
+            },
+            other => (Some(review), None, Some(other.as_str().into())),
+        }
     }
 }
 

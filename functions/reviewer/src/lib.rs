@@ -28,6 +28,7 @@ use infra::edge::registry::QueueConsumer;
 use infra::edge::schedule::Schedule;
 use infra::edge::{Adapters, Function, ScheduledHandler, message_handler, scheduled_handler};
 use infra::events::{Envelope, Event, EventName, Outbox, OutboxSettings};
+use infra::llm::Llm;
 use infra::objects::ObjectStore;
 
 pub use config::Settings;
@@ -50,6 +51,8 @@ pub struct Reviewer {
     pub objects: Arc<dyn ObjectStore>,
     pub outbox: Outbox,
     pub settings: Settings,
+    /// The optional narrative's model (`NoLlm` when none is configured).
+    pub llm: Arc<dyn Llm>,
 }
 
 impl Reviewer {
@@ -59,6 +62,7 @@ impl Reviewer {
             repo: ReviewRepo::new(adapters.database.adapter.clone()),
             objects: adapters.objects.adapter.clone(),
             outbox,
+            llm: infra::llm::from_config(&settings.llm)?,
             settings,
         };
         reviewer.repo.migrate().await?;

@@ -331,3 +331,74 @@ async fn scopes_and_tenants_are_enforced() {
     let (status, _, _) = app.raw("GET", "/v1/reviews", "not-a-token", None).await;
     assert_eq!(status, 401);
 }
+
+/// The Reviewer with a model behind a loopback server replaying `fixtures`
+/// (files under tests/fixtures/llm/<wire>/).
+async fn with_model(wire: &str, fixtures: &[&str]) -> (App, infra::llm::replay::Replay) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm").join(wire);
+    let fixtures = fixtures.iter().map(|name| infra::llm::replay::Fixture::read(&dir.join(format!("{name}.json"))).unwrap()).collect();
+    let replay = infra::llm::replay::Replay::start(fixtures).await.unwrap();
+    let url = replay.url.clone();
+    let provider = wire.to_owned();
+    let settings = Settings::from_vars(move |name| match name {
+        "HIVE_LLM_PROVIDER" => Some(provider.clone()),
+        "HIVE_LLM_BASE_URL" => Some(url.clone()),
+        "HIVE_LLM_MODEL" => Some("test-model".into()),
+        _ => None,
+    })
+    .unwrap();
+    (app_with(settings).await, replay)
+}
+
+/// A task's review through Guardian's (played) answer; its review.completed and view.
+async fn review_task(app: &App) -> (ReviewCompleted, Value) {
+    let requested = task_event(json!({"files": clean_files()}));
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    let answer = app.guardian_answers(&asked[0], json!([])).await;
+    app.reviewer.handle_message(answer).await.unwrap();
+    let completed: ReviewCompleted = of_type(&app.watched().await, EventName::ReviewCompleted)[0].decode().unwrap();
+    let (_, view) = app.call("GET", &format!("/v1/reviews/{}", requested.id), "acme", None).await;
+    (completed, view)
+}
+
+#[tokio::test]
+async fn the_models_narrative_adds_confident_remarks_and_a_checklist_but_never_moves_the_score_in_both_wire_formats() {
+    for wire in ["openai", "anthropic"] {
+        let (app, replay) = with_model(wire, &["confident"]).await;
+        let (completed, view) = review_task(&app).await;
+        assert_eq!((completed.decision, completed.score), (ReviewDecision::Approve, Some(100.0)), "{wire}");
+        assert_eq!(view["reviewer"], "deterministic+llm", "{wire}: {view}");
+        assert_eq!(view["score"], 100.0);
+        assert_eq!(view["confidence"], 0.9, "{wire}: the model may lower the confidence");
+        let remarks = view["remarks"].as_array().unwrap();
+        assert_eq!(remarks.len(), 1, "{wire}: the 0.4 remark is dropped: {view}");
+        assert_eq!((&remarks[0]["source"], &remarks[0]["line"]), (&json!("llm"), &json!(6)));
+        assert_eq!(view["narrative"]["criteria"][0]["status"], "met");
+        assert_eq!(view["narrative"]["dropped_remarks"], 1);
+        // The request carried the criteria, the findings' score and the schema.
+        let sent = &replay.received()[0];
+        let text = sent.body.to_string();
+        assert!(text.contains("sums the prices") && text.contains("Deterministic score 100.00"), "{wire}: {text}");
+        assert!(text.contains("review_narrative"), "{wire}");
+        let (status, _, markdown) = app.raw("GET", &format!("/v1/reviews/{}.md", view["id"].as_str().unwrap()), &app.token_with("acme", &["reviews:read"]), None).await;
+        assert_eq!(status, 200);
+        assert!(markdown.contains("- [x] sums the prices: total returns sum(items)"), "{markdown}");
+    }
+}
+
+#[tokio::test]
+async fn a_doubtful_model_lowers_the_confidence_and_escalates_and_an_answer_off_the_schema_changes_nothing() {
+    for wire in ["openai", "anthropic"] {
+        let (app, _replay) = with_model(wire, &["doubtful", "off_schema"]).await;
+        let (completed, view) = review_task(&app).await;
+        assert_eq!((completed.decision, completed.score), (ReviewDecision::Escalate, Some(100.0)), "{wire}: {view}");
+        assert_eq!(view["confidence"], 0.5);
+        assert!(completed.feedback.unwrap().contains("the language model's confidence is 0.50"));
+
+        let (completed, view) = review_task(&app).await;
+        assert_eq!((completed.decision, completed.score), (ReviewDecision::Approve, Some(100.0)), "{wire}: {view}");
+        assert_eq!(view["reviewer"], "deterministic");
+        assert_eq!(view["narrative"], Value::Null);
+    }
+}
