@@ -117,8 +117,18 @@ impl LlmConfig {
         if provider != LlmProvider::None && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(invalid("HIVE_LLM_BASE_URL", "must be an http:// or https:// URL"));
         }
-        if base_url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().unwrap_or("").contains('@')) {
+        let authority = base_url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("");
+        if authority.contains('@') {
             return Err(invalid("HIVE_LLM_BASE_URL", "must not carry credentials (use HIVE_LLM_API_KEY)"));
+        }
+        // The cloud's instance metadata endpoints hand out credentials; a
+        // model server is never there.
+        let host = match authority.find(']') {
+            Some(end) if authority.starts_with('[') => &authority[..=end],
+            _ => authority.split(':').next().unwrap_or(authority),
+        };
+        if host.starts_with("169.254.") || host == "[fd00:ec2::254]" || host == "metadata.google.internal" {
+            return Err(invalid("HIVE_LLM_BASE_URL", "must not point at the instance metadata service"));
         }
         let model = match (provider, var("HIVE_LLM_MODEL")) {
             (LlmProvider::None, model) => model.unwrap_or_default(),
@@ -536,6 +546,8 @@ mod tests {
         assert!(config_error(&[("HIVE_LLM_PRICE_IN_PER_MTOK", "-1")]).contains("HIVE_LLM_PRICE_IN_PER_MTOK"));
         let with_user = [("HIVE_LLM_PROVIDER", "openai"), ("HIVE_LLM_MODEL", "m"), ("HIVE_LLM_BASE_URL", "https://u:p@h")];
         assert!(config_error(&with_user).contains("HIVE_LLM_BASE_URL"));
+        let metadata = [("HIVE_LLM_PROVIDER", "openai"), ("HIVE_LLM_MODEL", "m"), ("HIVE_LLM_BASE_URL", "http://169.254.169.254:80")];
+        assert!(config_error(&metadata).contains("metadata"));
     }
 
     #[test]
