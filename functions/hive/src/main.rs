@@ -28,6 +28,7 @@ macro_rules! errln {
 mod energy;
 mod guardian;
 mod guardian_contracts;
+mod plan;
 mod platform;
 mod review;
 mod tail;
@@ -68,6 +69,9 @@ enum Command {
     Guardian(guardian::GuardianArgs),
     /// The Reviewer's judgement on local files: `review PATH… [--json]`.
     Review(review::ReviewArgs),
+    /// The Planner: `plan FILE|--goal TEXT` prints the critical path, the
+    /// makespan, the schedule and the PERT odds.
+    Plan(plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +88,6 @@ fn main() -> ExitCode {
         Command::Tasks(args) => work::tasks(args),
         Command::Guardian(args) => guardian::guardian(args),
         Command::Review(args) => review::review(args),
+        Command::Plan(args) => plan::plan(args),
     }
 }
