@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use infra::Error;
 use infra::config::LlmConfig;
+use infra::edge::schedule::Schedule;
 use reviewer_engine::ReviewConfig;
 
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub struct Settings {
     pub tenants: BTreeMap<String, ReviewConfig>,
     /// `HIVE_LLM_*`, as the Planner reads them: the optional narrative.
     pub llm: LlmConfig,
+    /// The sweep: every minute on AWS, every two seconds under `hive serve`.
+    pub sweep: Schedule,
 }
 
 impl Settings {
@@ -47,7 +50,8 @@ impl Settings {
             }
         }
         let llm = infra::config::Config::from_vars(&var)?.llm;
-        Ok(Settings { analysis_timeout, tenants, llm })
+        let sweep = Schedule::every(Duration::from_secs(60))?.locally_every(Duration::from_secs(2));
+        Ok(Settings { analysis_timeout, tenants, llm, sweep })
     }
 
     /// The tenant's configuration, or the standard one.

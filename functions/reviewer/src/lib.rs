@@ -19,13 +19,11 @@ pub mod flow;
 pub mod repo;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use infra::Error;
 use infra::auth::Verifier;
 use infra::bus::Subscription;
 use infra::edge::registry::QueueConsumer;
-use infra::edge::schedule::Schedule;
 use infra::edge::{Adapters, Function, ScheduledHandler, message_handler, scheduled_handler};
 use infra::events::{Envelope, Event, EventName, Outbox, OutboxSettings};
 use infra::llm::Llm;
@@ -91,18 +89,13 @@ pub fn sweeper(reviewer: Reviewer) -> ScheduledHandler {
     })
 }
 
-/// Every minute on AWS; every two seconds under `hive serve`.
-pub fn schedule() -> Schedule {
-    Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_secs(2))
-}
-
 /// The routes, the consumer and the sweep, for `hive serve`.
 pub fn function(reviewer: Reviewer, verifier: Arc<Verifier>) -> Function {
     Function::new("reviewer")
         .routes(api::routes(reviewer.clone(), verifier))
         .openapi(api::openapi())
         .consumer(events_consumer(reviewer.clone()))
-        .schedule("reviews-sweep", schedule(), sweeper(reviewer))
+        .schedule("reviews-sweep", reviewer.settings.sweep, sweeper(reviewer))
 }
 
 pub fn now_ms() -> i64 {
