@@ -25,6 +25,7 @@ macro_rules! errln {
     }};
 }
 
+mod bench;
 mod energy;
 mod guardian;
 mod guardian_contracts;
@@ -72,6 +73,8 @@ enum Command {
     /// The Planner: `plan FILE|--goal TEXT` prints the critical path, the
     /// makespan, the schedule and the PERT odds.
     Plan(plan::PlanArgs),
+    /// Benchmarks: `tasks` burns down tasks through the tasks API.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,5 +92,6 @@ fn main() -> ExitCode {
         Command::Guardian(args) => guardian::guardian(args),
         Command::Review(args) => review::review(args),
         Command::Plan(args) => plan::plan(args),
+        Command::Bench(args) => bench::bench(args),
     }
 }
