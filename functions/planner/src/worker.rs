@@ -11,7 +11,7 @@ use infra::events::{
     TaskFailed, WorkflowBlocked,
 };
 use infra::time::now_ms;
-use planner_engine::{Analysis, Limits, Plan, analyse, validate};
+use planner_engine::{Analysis, Complexity, Limits, Plan, analyse, validate};
 use serde::{Deserialize, Serialize};
 
 use crate::propose::{Goal, Planned, Source, propose};
@@ -292,15 +292,8 @@ pub fn plan_created(
         .map(|task| {
             let described: Vec<String> = [
                 task.phase.as_ref().map(|p| format!("phase: {p}")),
-                task.complexity.map(|c| {
-                    format!(
-                        "complexity: {}",
-                        serde_json::to_value(c)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    )
-                }),
+                task.complexity
+                    .map(|c| format!("complexity: {}", complexity_word(c))),
                 goal.map(|g| format!("goal: {g}")),
             ]
             .into_iter()
@@ -334,5 +327,13 @@ pub fn plan_created(
         plan_id: id.to_owned(),
         goal: goal.map(str::to_owned),
         tasks,
+    }
+}
+
+fn complexity_word(complexity: Complexity) -> &'static str {
+    match complexity {
+        Complexity::Small => "small",
+        Complexity::Medium => "medium",
+        Complexity::Large => "large",
     }
 }
