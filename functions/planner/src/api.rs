@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 use infra::auth::{Identity, Verifier};
+use infra::edge::http::rate_limit;
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::events::PlanRequested;
 use infra::telemetry::RequestIds;
@@ -316,6 +317,17 @@ async fn create(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     identity.require_scopes(&[WRITE_SCOPE])?;
+    let limit = planner.settings.requests_per_minute;
+    if limit > 0 {
+        let key = format!("rate:plans.create:{}", identity.tenant);
+        rate_limit(
+            &*planner.cache,
+            &key,
+            limit,
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+    }
     let auto_approve = body.auto_approve.unwrap_or(false);
     let request = planner.request_of(body)?;
     let goal = match &request {

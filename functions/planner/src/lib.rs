@@ -24,6 +24,7 @@ use std::time::Duration;
 use infra::Error;
 use infra::auth::Verifier;
 use infra::bus::Subscription;
+use infra::cache::Cache;
 use infra::config::{Config, LlmConfig};
 use infra::edge::registry::QueueConsumer;
 use infra::edge::{Adapters, Function, message_handler};
@@ -54,6 +55,8 @@ pub struct Settings {
     /// Most tasks a user's plan may have.
     pub max_user_tasks: usize,
     pub analysis: AnalysisOptions,
+    /// Plan requests a tenant may make per minute (`HIVE_RATE_LIMIT_PER_MINUTE`); 0 is no limit.
+    pub requests_per_minute: u64,
 }
 
 impl Settings {
@@ -69,6 +72,7 @@ impl Settings {
                 rcpsp_schedules: 2000,
                 distribution: Distribution::PertBeta,
             },
+            requests_per_minute: config.rate_limit_per_minute,
         }
     }
 }
@@ -79,6 +83,7 @@ pub struct Planner {
     pub repo: PlanRepo,
     pub outbox: Outbox,
     pub llm: Arc<dyn Llm>,
+    pub cache: Arc<dyn Cache>,
     pub settings: Settings,
 }
 
@@ -111,6 +116,7 @@ impl Planner {
             repo: PlanRepo::new(adapters.database.adapter.clone()),
             outbox,
             llm,
+            cache: adapters.cache.adapter.clone(),
             settings,
         };
         planner.repo.migrate().await?;

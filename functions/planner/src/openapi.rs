@@ -30,7 +30,9 @@ pub fn document() -> serde_json::Value {
         .link(202, "GetPlan", "getPlan", links.clone())
         .link(202, "GetPlanGantt", "getPlanGantt", links.clone())
         .link(202, "ApprovePlan", "approvePlan", links.clone())
-        .error(400, "the plan breaks a rule (a cycle, an unknown dependency, a bad duration, too many tasks, …); `field` names the first path");
+        .error(400, "the plan breaks a rule (a cycle, an unknown dependency, a bad duration, too many tasks, …); `field` names the first path")
+        .error(429, "the tenant's plan requests per minute are used up; see Retry-After")
+        .response_header(429, "Retry-After", json!({"type": "integer"}), "seconds to wait");
     let show = Operation::get(PLAN_PATH, "getPlan")
         .summary("A plan: its status, which planner made it, the plan, the schedule, the critical path and the PERT odds.")
         .scope(READ_SCOPE)

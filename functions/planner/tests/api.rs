@@ -59,6 +59,15 @@ fn env_or(name: &str, default: &str) -> String {
 /// The app over a fresh schema, with `llm` as its model and `config` as its
 /// model's configuration (prices and budget).
 async fn app_with(name: &str, llm: Arc<dyn Llm>, config: LlmConfig) -> App {
+    app_tuned(name, llm, config, |_| {}).await
+}
+
+async fn app_tuned(
+    name: &str,
+    llm: Arc<dyn Llm>,
+    config: LlmConfig,
+    tune: impl FnOnce(&mut Settings),
+) -> App {
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("planner_{name}_{}_{}", std::process::id(), rand_suffix());
     let url = env_or(
@@ -97,6 +106,7 @@ async fn app_with(name: &str, llm: Arc<dyn Llm>, config: LlmConfig) -> App {
     let base = Config::from_vars(|_| None).unwrap();
     let mut settings = Settings::standard(&base);
     settings.llm = config;
+    tune(&mut settings);
     settings.analysis.monte_carlo_samples = 500;
     let planner = Planner::with_llm(
         &adapters,
@@ -931,4 +941,34 @@ async fn a_redelivered_request_changes_nothing_and_a_message_without_a_tenant_is
     };
     let error = app.planner.handle_message(poison).await.unwrap_err();
     assert!(!error.is_retryable(), "{error}");
+}
+
+#[tokio::test]
+async fn plan_requests_are_rate_limited_per_tenant() {
+    let app = app_tuned("limited", Arc::new(NoLlm), LlmConfig::none(), |s| {
+        s.requests_per_minute = 2
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.call("POST", "/v1/plans", Some(json!({"plan": diamond()})))
+                .await
+                .0,
+            202
+        );
+    }
+    let (status, reply) = app
+        .call("POST", "/v1/plans", Some(json!({"plan": diamond()})))
+        .await;
+    assert_eq!(status, 429, "{reply}");
+    let (status, _, _) = app
+        .call_as(
+            "POST",
+            "/v1/plans",
+            "globex",
+            &["plans:write"],
+            Some(json!({"plan": diamond()})),
+        )
+        .await;
+    assert_eq!(status, 202, "another tenant has its own allowance");
 }
