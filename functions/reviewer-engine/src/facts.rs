@@ -31,6 +31,15 @@ impl Submission {
     pub fn changed(&self, path: &str) -> bool {
         self.changed_lines.as_ref().is_none_or(|lines| lines.get(path).is_some_and(|ranges| !ranges.is_empty()))
     }
+
+    /// Whether any of the lines `first..=last` of a file changed (all did
+    /// when no changed lines were given): only changed code is judged on
+    /// its complexity, length and documentation.
+    pub fn touched(&self, path: &str, first: u32, last: u32) -> bool {
+        self.changed_lines
+            .as_ref()
+            .is_none_or(|lines| lines.get(path).is_some_and(|ranges| ranges.iter().any(|(a, b)| *a <= last && first <= *b)))
+    }
 }
 
 /// A finding's severity, lowest first.

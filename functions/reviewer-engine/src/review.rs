@@ -229,6 +229,7 @@ struct FileView<'a> {
 struct Files<'a> {
     files: Vec<FileView<'a>>,
     guardian: BTreeMap<&'a str, &'a facts::FileFacts>,
+    submission: &'a Submission,
 }
 
 impl<'a> Files<'a> {
@@ -255,7 +256,7 @@ impl<'a> Files<'a> {
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(b.path));
-        Files { files, guardian }
+        Files { files, guardian, submission }
     }
 
     /// Public, top-level functions of code (not test) files, test functions aside.
@@ -266,6 +267,18 @@ impl<'a> Files<'a> {
                 .into_iter()
                 .flat_map(|g| g.functions.iter())
                 .filter(|f| f.public && !f.nested && !f.name.starts_with("test"))
+                .map(move |f| (file.path, f))
+        })
+    }
+
+    /// The functions of code files whose lines changed.
+    fn changed_functions(&self) -> impl Iterator<Item = (&'a str, &'a facts::FunctionFacts)> + '_ {
+        self.files.iter().filter(|f| !f.test).flat_map(move |file| {
+            self.guardian
+                .get(file.path)
+                .into_iter()
+                .flat_map(|g| g.functions.iter())
+                .filter(move |f| self.submission.touched(file.path, f.line, f.line + f.length.saturating_sub(1)))
                 .map(move |f| (file.path, f))
         })
     }
@@ -293,50 +306,47 @@ fn is_test_path(path: &str) -> bool {
 
 fn code_quality(files: &Files, facts: &CodeFacts, config: &ReviewConfig, evidence: &mut Vec<Evidence>) {
     let grades = &config.complexity_points;
-    for file in files.files.iter().filter(|f| !f.test) {
-        let Some(known) = files.guardian.get(file.path) else { continue };
-        for function in &known.functions {
-            let grade = grade(function.complexity);
-            let points = match grade {
-                'A' => grades.a,
-                'B' => grades.b,
-                'C' => grades.c,
-                'D' => grades.d,
-                'E' => grades.e,
-                _ => grades.f,
-            };
-            if points > 0.0 {
-                evidence.push(Evidence {
-                    area: Area::CodeQuality,
-                    file: Some(file.path.to_owned()),
-                    line: Some(function.line),
-                    rule: None,
-                    metric: Some("complexity".into()),
-                    severity: None,
-                    points,
-                    message: format!(
-                        "`{}` has cyclomatic complexity {} (grade {grade}); split it into smaller functions",
-                        function.qualified_name, function.complexity
-                    ),
-                });
-            }
-            if function.length > config.max_function_lines {
-                let over = function.length - config.max_function_lines;
-                let points = (f64::from(over) / 10.0 * config.length_points_per_10_lines).min(config.length_points_cap);
-                evidence.push(Evidence {
-                    area: Area::CodeQuality,
-                    file: Some(file.path.to_owned()),
-                    line: Some(function.line),
-                    rule: None,
-                    metric: Some("function-length".into()),
-                    severity: None,
-                    points,
-                    message: format!(
-                        "`{}` is {} lines long, over {}; extract its steps into functions",
-                        function.qualified_name, function.length, config.max_function_lines
-                    ),
-                });
-            }
+    for (path, function) in files.changed_functions() {
+        let grade = grade(function.complexity);
+        let points = match grade {
+            'A' => grades.a,
+            'B' => grades.b,
+            'C' => grades.c,
+            'D' => grades.d,
+            'E' => grades.e,
+            _ => grades.f,
+        };
+        if points > 0.0 {
+            evidence.push(Evidence {
+                area: Area::CodeQuality,
+                file: Some(path.to_owned()),
+                line: Some(function.line),
+                rule: None,
+                metric: Some("complexity".into()),
+                severity: None,
+                points,
+                message: format!(
+                    "`{}` has cyclomatic complexity {} (grade {grade}); split it into smaller functions",
+                    function.qualified_name, function.complexity
+                ),
+            });
+        }
+        if function.length > config.max_function_lines {
+            let over = function.length - config.max_function_lines;
+            let points = (f64::from(over) / 10.0 * config.length_points_per_10_lines).min(config.length_points_cap);
+            evidence.push(Evidence {
+                area: Area::CodeQuality,
+                file: Some(path.to_owned()),
+                line: Some(function.line),
+                rule: None,
+                metric: Some("function-length".into()),
+                severity: None,
+                points,
+                message: format!(
+                    "`{}` is {} lines long, over {}; extract its steps into functions",
+                    function.qualified_name, function.length, config.max_function_lines
+                ),
+            });
         }
     }
     let lines: usize = files.guardian.values().map(|f| f.lines).sum();
@@ -376,10 +386,14 @@ fn findings(facts: &CodeFacts, config: &ReviewConfig, evidence: &mut Vec<Evidenc
 }
 
 fn documentation(files: &Files, evidence: &mut Vec<Evidence>) {
-    let mut items: Vec<(&str, u32, String, bool)> =
-        files.public_functions().map(|(path, f)| (path, f.line, format!("function `{}`", f.qualified_name), f.documented)).collect();
+    let changed = |path: &str, first: u32, last: u32| files.submission.touched(path, first, last);
+    let mut items: Vec<(&str, u32, String, bool)> = files
+        .public_functions()
+        .filter(|(path, f)| changed(path, f.line, f.line + f.length.saturating_sub(1)))
+        .map(|(path, f)| (path, f.line, format!("function `{}`", f.qualified_name), f.documented))
+        .collect();
     for file in files.files.iter().filter(|f| !f.test) {
-        for t in facts::public_types(file.path, file.content) {
+        for t in facts::public_types(file.path, file.content).into_iter().filter(|t| changed(file.path, t.line, t.line)) {
             items.push((file.path, t.line, format!("type `{}`", t.name), t.documented));
         }
     }

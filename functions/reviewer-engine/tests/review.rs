@@ -147,3 +147,32 @@ fn untested_changes_and_missing_tests_are_their_own_evidence() {
     assert_eq!(review.confidence, 0.8);
     assert_eq!(review.remarks[0].message, "the submission has no tests; add tests for its behaviour");
 }
+
+#[test]
+fn with_changed_lines_only_the_changed_functions_are_judged() {
+    let (mut submission, mut facts) = module();
+    let long = FunctionFacts {
+        name: "legacy".into(),
+        qualified_name: "legacy".into(),
+        line: 10,
+        length: 200,
+        complexity: 35,
+        public: true,
+        documented: false,
+        nested: false,
+    };
+    facts.files[0].functions.push(long);
+    let judged = |submission: &Submission| {
+        let review = review(submission, &Analysis::Completed(facts.clone()), &ReviewConfig::standard()).unwrap();
+        let mut metrics: Vec<String> = review.evidence.iter().filter_map(|e| e.metric.clone()).collect();
+        metrics.sort();
+        metrics
+    };
+    assert_eq!(judged(&submission), ["complexity", "function-length", "tests-per-public-function", "undocumented"]);
+    // Only `total` (lines 4–6) and the test changed: the old function is not this change's.
+    submission.changed_lines = Some([("prices.py".to_owned(), vec![(4, 6)]), ("tests/test_prices.py".to_owned(), vec![(1, 5)])].into());
+    // The test ratio still counts every public function: one test for two.
+    assert_eq!(judged(&submission), ["tests-per-public-function"]);
+    submission.changed_lines = Some([("prices.py".to_owned(), vec![(150, 151)]), ("tests/test_prices.py".to_owned(), vec![(1, 5)])].into());
+    assert_eq!(judged(&submission), ["complexity", "function-length", "tests-per-public-function", "undocumented"]);
+}
