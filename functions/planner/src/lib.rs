@@ -64,7 +64,8 @@ impl Settings {
         Settings {
             llm: config.llm.clone(),
             max_goal_tasks: 100,
-            max_user_tasks: 2000,
+            // The Orchestrator's batch limit: an approved plan is one batch of tasks.
+            max_user_tasks: 500,
             analysis: AnalysisOptions {
                 monte_carlo_samples: 2000,
                 seed: 9,
