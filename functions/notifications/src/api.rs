@@ -69,6 +69,7 @@ fn render_error(error: RenderError) -> ApiError {
 /// `template_id` with its `data`.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationBody")]
 pub struct NotificationBody {
     #[schemars(length(min = 1, max = 64))]
     pub endpoint_id: String,
@@ -89,17 +90,20 @@ pub struct NotificationBody {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationBulkBody")]
 pub struct BulkBody {
     #[schemars(length(min = 1, max = 1000))]
     pub notifications: Vec<NotificationBody>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationBulkReply")]
 pub struct BulkReply {
     pub notifications: Vec<Notification>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationWithAttempts")]
 pub struct NotificationWithAttempts {
     #[serde(flatten)]
     pub notification: Notification,
@@ -107,6 +111,7 @@ pub struct NotificationWithAttempts {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationPage")]
 pub struct NotificationPage {
     pub notifications: Vec<Notification>,
     /// Pass as `cursor` for the next page; absent on the last.
@@ -115,6 +120,7 @@ pub struct NotificationPage {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationListQuery")]
 pub struct ListQuery {
     /// `held`, `digest`, `pending`, `delivering`, `delivered`, `dead` or `digested`.
     #[schemars(regex(pattern = "^(held|digest|pending|delivering|delivered|dead|digested)$"))]
@@ -305,6 +311,7 @@ async fn replay(State(app): State<Notifications>, identity: Identity, Path(id): 
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationStatsQuery")]
 pub struct StatsQuery {
     /// Days back from today (UTC), today included.
     #[schemars(range(min = 1, max = 90))]
@@ -312,11 +319,13 @@ pub struct StatsQuery {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationStats")]
 pub struct StatsReply {
     pub days: Vec<DayStats>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationDayStats")]
 pub struct DayStats {
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
@@ -402,6 +411,7 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationEndpointBody")]
 pub struct EndpointBody {
     pub kind: Kind,
     /// For `webhook` and `slack`: an http(s) URL on a public address.
@@ -425,6 +435,7 @@ pub struct EndpointBody {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationEndpointCreated")]
 pub struct EndpointCreated {
     #[serde(flatten)]
     pub endpoint: Endpoint,
@@ -433,6 +444,7 @@ pub struct EndpointCreated {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationEndpointList")]
 pub struct EndpointList {
     pub endpoints: Vec<Endpoint>,
 }
@@ -576,6 +588,7 @@ async fn delete_endpoint(State(app): State<Notifications>, identity: Identity, P
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationTemplateBody")]
 pub struct TemplateBody {
     #[schemars(length(min = 1, max = 100))]
     pub name: String,
@@ -588,12 +601,14 @@ pub struct TemplateBody {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationTemplateList")]
 pub struct TemplateList {
     pub templates: Vec<TemplateRecord>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationPreviewBody")]
 pub struct PreviewBody {
     /// The sample data the template renders with.
     #[serde(default)]
@@ -601,6 +616,7 @@ pub struct PreviewBody {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationPreviewReply")]
 pub struct PreviewReply {
     pub subject: String,
     pub text: String,
@@ -663,6 +679,7 @@ async fn preview(State(app): State<Notifications>, identity: Identity, Path(id):
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NotificationSubscriptionBody")]
 pub struct SubscriptionBody {
     /// One of the platform events Notifications consumes.
     #[schemars(length(min = 1, max = 100))]
@@ -678,6 +695,7 @@ pub struct SubscriptionBody {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationSubscriptionList")]
 pub struct SubscriptionList {
     pub subscriptions: Vec<SubscriptionRecord>,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "NotificationChannel")]
 pub enum Kind {
     Webhook,
     Slack,
@@ -45,6 +46,7 @@ impl Kind {
 pub const STATUSES: &[&str] = &["held", "digest", "pending", "delivering", "delivered", "dead", "digested"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationEndpoint")]
 pub struct Endpoint {
     pub id: String,
     pub kind: Kind,
@@ -71,6 +73,7 @@ pub struct Endpoint {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationTemplate")]
 pub struct TemplateRecord {
     pub id: String,
     pub name: String,
@@ -84,6 +87,7 @@ pub struct TemplateRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationSubscription")]
 pub struct SubscriptionRecord {
     pub id: String,
     pub event_type: String,
@@ -98,6 +102,7 @@ pub struct SubscriptionRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Notification")]
 pub struct Notification {
     pub id: String,
     pub endpoint_id: String,
@@ -124,6 +129,7 @@ pub struct Notification {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "NotificationAttempt")]
 pub struct Attempt {
     #[schemars(range(min = 1))]
     pub n: i64,
