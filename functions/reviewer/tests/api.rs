@@ -246,6 +246,10 @@ async fn an_unusable_task_submission_is_escalated_at_once_with_the_reason() {
         assert!(completed.feedback.as_deref().unwrap().contains(reason), "{:?} lacks {reason}", completed.feedback);
         let (_, view) = app.call("GET", &format!("/v1/reviews/{}", requested.id), "acme", None).await;
         assert_eq!(view["state"], "escalated");
+        let token = app.token_with("acme", &["reviews:read"]);
+        let (status, _, markdown) = app.raw("GET", &format!("/v1/reviews/{}.md", requested.id), &token, None).await;
+        assert_eq!(status, 200);
+        assert!(markdown.contains("**🧑 Escalated to a person**") && markdown.contains(reason), "{markdown}");
     }
 }
 
