@@ -192,7 +192,7 @@ pub struct BatchBody {
 }
 
 impl Orchestrator {
-    fn new_task(&self, id: String, body: TaskBody, field: &str) -> Result<NewTask, ApiError> {
+    pub(crate) fn new_task(&self, id: String, body: TaskBody, field: &str) -> Result<NewTask, ApiError> {
         let f = |name: &str| if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
         let title = body.title.trim();
         if title.is_empty() || body.title.chars().count() > 200 {
@@ -248,7 +248,7 @@ impl Orchestrator {
 
     /// A role is known when the deployment has a default for it or the
     /// tenant set a limit for it.
-    async fn check_roles(&self, tenant: &str, tasks: &[(String, &str)]) -> Result<(), ApiError> {
+    pub(crate) async fn check_roles(&self, tenant: &str, tasks: &[(String, &str)]) -> Result<(), ApiError> {
         for (field, role) in tasks {
             if self.settings.role_limits.contains_key(*role) {
                 continue;
@@ -334,7 +334,7 @@ async fn create_batch(State(orchestrator): State<Orchestrator>, identity: Identi
     Ok((StatusCode::CREATED, axum::Json(BatchReply { ids, tasks: created })).into_response())
 }
 
-fn graph_error(error: GraphError) -> ApiError {
+pub(crate) fn graph_error(error: GraphError) -> ApiError {
     let field = match &error {
         GraphError::DuplicateKey { index, .. } => format!("tasks[{index}].key"),
         GraphError::UnknownDependency { index, .. } | GraphError::SelfLoop { index, .. } => format!("tasks[{index}].depends_on"),

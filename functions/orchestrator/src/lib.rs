@@ -6,7 +6,8 @@
 //!   started, ran too long or went silent, retries or fails their tasks,
 //!   and takes silent workers offline.
 //! - `tasks-events` ([`events_consumer`]): applies the Reviewer's
-//!   `review.completed`.
+//!   `review.completed`, and turns the Planner's `plan.created` into tasks
+//!   ([`plans`]).
 //!
 //! The state machine is `orchestrator-engine`'s table; [`repo`] applies it
 //! on the database port, with every transition's history row and `task.*`
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod model;
+pub mod plans;
 pub mod repo;
 
 use std::sync::Arc;
@@ -25,14 +27,14 @@ use infra::bus::Subscription;
 use infra::edge::registry::QueueConsumer;
 use infra::edge::schedule::Schedule;
 use infra::edge::{Adapters, Function, Message, ScheduledHandler, message_handler, scheduled_handler};
-use infra::events::{EventName, Outbox, OutboxSettings, ReviewCompleted};
+use infra::events::{EventName, Outbox, OutboxSettings, PlanCreated, ReviewCompleted};
 
 pub use model::Settings;
 pub use repo::TaskRepo;
 
 /// The events consumer's subscription (its queue on AWS is
 /// `<prefix>-tasks-events`).
-pub const EVENTS: Subscription = Subscription { name: "tasks-events", events: &[EventName::ReviewCompleted] };
+pub const EVENTS: Subscription = Subscription { name: "tasks-events", events: &[EventName::ReviewCompleted, EventName::PlanCreated] };
 /// Every subscription of this app; the SAM template declares exactly these.
 pub const SUBSCRIPTIONS: &[Subscription] = &[EVENTS];
 
@@ -61,12 +63,18 @@ impl Orchestrator {
         self.repo.sweep(offline_after, backoff).await
     }
 
-    /// Applies one `review.completed`; a task that is not in review, or
-    /// a redelivery, changes nothing.
+    /// Applies one `review.completed` (a task that is not in review, or a
+    /// redelivery, changes nothing) or one `plan.created`.
     pub async fn handle_message(&self, message: Message) -> Result<(), Error> {
         let envelope = message.envelope()?;
+        let tenant = envelope.tenant.as_deref().ok_or_else(|| Error::invalid("tenant", "the event names no tenant"))?;
+        if envelope.event_type == EventName::PlanCreated.as_str() {
+            let plan: PlanCreated = envelope.decode()?;
+            let created = self.create_plan(tenant, &envelope.id, &plan).await?;
+            tracing::info!(plan = %plan.plan_id, created, "plan's tasks created");
+            return Ok(());
+        }
         let review: ReviewCompleted = envelope.decode()?;
-        let tenant = envelope.tenant.as_deref().ok_or_else(|| Error::invalid("tenant", "a review event names its tenant"))?;
         match self.repo.review(tenant, &envelope.id, &review).await {
             Ok(()) => Ok(()),
             Err(repo::Denied::Store(error)) => Err(error),

@@ -268,7 +268,30 @@ impl TaskRepo {
         tasks: &[NewTask],
         idempotency_key: Option<&str>,
     ) -> Outcome<Vec<Task>> {
+        self.create_once(tenant, actor, tasks, idempotency_key, None).await.map(Option::unwrap_or_default)
+    }
+
+    /// [`TaskRepo::create`] for an event's tasks: the event id is recorded
+    /// in the same transaction, so a redelivery creates nothing (`None`).
+    pub async fn create_for_event(&self, tenant: &str, actor: &str, tasks: &[NewTask], event_id: &str) -> Outcome<Option<Vec<Task>>> {
+        self.create_once(tenant, actor, tasks, None, Some(event_id)).await
+    }
+
+    async fn create_once(
+        &self,
+        tenant: &str,
+        actor: &str,
+        tasks: &[NewTask],
+        idempotency_key: Option<&str>,
+        event_id: Option<&str>,
+    ) -> Outcome<Option<Vec<Task>>> {
         let mut tx = self.begin(tenant, actor).await?;
+        if let Some(event_id) = event_id
+            && !infra::events::Inbox::claim(&mut *tx.tx, "tasks-events", event_id, tx.now).await?
+        {
+            tx.tx.rollback().await?;
+            return Ok(None);
+        }
         if let Some(key) = idempotency_key {
             let rows = tx
                 .query(
@@ -283,7 +306,7 @@ impl TaskRepo {
                 let mut task = task_from_row(row)?;
                 task.depends_on = tx.parents(&task.id).await?;
                 tx.tx.rollback().await?;
-                return Ok(vec![task]);
+                return Ok(Some(vec![task]));
             }
         }
         let batch: BTreeSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
@@ -315,7 +338,7 @@ impl TaskRepo {
             created.push(stored);
         }
         self.commit(tx).await?;
-        Ok(created)
+        Ok(Some(created))
     }
 
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<(Task, Vec<Run>)>, Error> {

@@ -12,7 +12,7 @@ use infra::auth::{Verifier, mint_dev_token};
 use infra::bus::Subscription;
 use infra::config::Config;
 use infra::edge::{Adapters, platform_router};
-use infra::events::{Envelope, EventName, OutboxSettings, ReviewCompleted, ReviewDecision};
+use infra::events::{Envelope, EventName, OutboxSettings, PlanCreated, PlannedTask, ReviewCompleted, ReviewDecision};
 use infra::queue::Queue;
 use orchestrator::{Orchestrator, Settings};
 use serde_json::{Value, json};
@@ -351,4 +351,104 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     let mut routes: Vec<(String, String)> = orchestrator::api::ROUTES.iter().map(|(p, m)| (p.to_string(), m.to_string())).collect();
     routes.sort();
     assert_eq!(documented, routes);
+}
+
+fn planned(key: &str, id: &str, depends_on: &[&str]) -> PlannedTask {
+    PlannedTask {
+        key: key.into(),
+        task_id: id.into(),
+        title: format!("do {key}"),
+        role: "backend".into(),
+        depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+        description: Some("from the plan".into()),
+        acceptance_criteria: vec!["it works".into()],
+        estimate_min: 60.0,
+        priority: Some("high".into()),
+    }
+}
+
+fn plan_message(plan: &PlanCreated, tenant: &str) -> infra::edge::Message {
+    let envelope = Envelope::new("/hive/planner", Some(tenant), "c", plan, 0).unwrap();
+    infra::edge::Message::new("tasks-events", &envelope.id, &serde_json::to_string(&envelope).unwrap(), Default::default())
+}
+
+#[tokio::test]
+async fn a_created_plan_becomes_tasks_with_its_edges_once_and_a_bad_plan_is_refused() {
+    let app = app().await;
+    let ids = ["10000000-0000-4000-8000-000000000001", "10000000-0000-4000-8000-000000000002", "10000000-0000-4000-8000-000000000003"];
+    let plan = PlanCreated {
+        plan_id: "p1".into(),
+        goal: Some("ship it".into()),
+        tasks: vec![planned("test", ids[2], &["design", "build"]), planned("design", ids[0], &[]), planned("build", ids[1], &["design"])],
+    };
+    let message = plan_message(&plan, "acme");
+    app.orchestrator.handle_message(message.clone()).await.unwrap();
+    app.orchestrator.handle_message(message).await.unwrap();
+    let (status, listed) = app.call("GET", "/v1/tasks", "acme", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3, "a redelivery creates nothing: {listed}");
+    let test = app.ok("GET", &format!("/v1/tasks/{}", ids[2]), Value::Null).await;
+    let mut parents: Vec<&str> = test["task"]["depends_on"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    parents.sort();
+    assert_eq!(parents, [ids[0], ids[1]], "the plan's edges");
+    assert_eq!(test["task"]["state"], "blocked");
+    assert_eq!(test["task"]["review"], true, "a plan's work goes to review");
+    assert_eq!(test["task"]["priority"], "high");
+    assert_eq!(test["task"]["input"]["plan_id"], "p1");
+    assert_eq!(app.state(ids[0]).await, "queued");
+    assert_eq!(app.state(ids[1]).await, "blocked");
+    let (status, _) = app.call("GET", &format!("/v1/tasks/{}", ids[0]), "other", None).await;
+    assert_eq!(status, 404, "the plan's tasks are its tenant's");
+
+    let cyclic = PlanCreated {
+        plan_id: "p2".into(),
+        goal: None,
+        tasks: vec![planned("a", "20000000-0000-4000-8000-000000000001", &["b"]), planned("b", "20000000-0000-4000-8000-000000000002", &["a"])],
+    };
+    let error = app.orchestrator.handle_message(plan_message(&cyclic, "acme")).await.unwrap_err();
+    assert!(!error.is_retryable() && error.to_string().contains("cycle"), "{error}");
+    let mut unknown_role = planned("x", "30000000-0000-4000-8000-000000000001", &[]);
+    unknown_role.role = "astronaut".into();
+    let bad = PlanCreated { plan_id: "p3".into(), goal: None, tasks: vec![unknown_role] };
+    let error = app.orchestrator.handle_message(plan_message(&bad, "acme")).await.unwrap_err();
+    assert!(!error.is_retryable() && error.to_string().contains("astronaut"), "{error}");
+}
+
+#[tokio::test]
+async fn runs_heartbeat_and_complete_in_batches_each_answering_for_itself() {
+    let app = app().await;
+    app.ok("PUT", "/v1/roles/backend", json!({"limit": 0})).await;
+    for n in 0..4 {
+        app.ok("POST", "/v1/tasks", json!({"title": format!("t{n}"), "role": "backend", "max_retries": 0})).await;
+    }
+    let worker = app.worker(&["backend"], 4).await;
+    let runs = app.claim(&worker, 4).await;
+    assert_eq!(runs.len(), 4);
+    let refs: Vec<Value> = runs.iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"]})).collect();
+    let mut with_stale = refs.clone();
+    with_stale.push(json!({"run": "00000000-0000-4000-8000-00000000dead", "attempt": 1}));
+    let beat = app.ok("POST", "/v1/runs/heartbeat", json!({"runs": with_stale})).await;
+    let answers = beat["runs"].as_array().unwrap();
+    assert!(answers[..4].iter().all(|a| a["ok"]["state"] == "running"), "{beat}");
+    assert_eq!(answers[4]["error"]["status"], 404);
+    for run in &runs {
+        assert_eq!(app.state(run["task"]["id"].as_str().unwrap()).await, "in_progress");
+    }
+    let mut done: Vec<Value> = refs[..3].iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"], "outcome": "success"})).collect();
+    done.push(json!({"run": refs[3]["run"], "attempt": refs[3]["attempt"], "outcome": "failure", "error": "boom", "retryable": false}));
+    let wrong = app.ok("POST", "/v1/runs/complete", json!({"runs": [{"run": refs[0]["run"], "attempt": 7, "outcome": "success"}]})).await;
+    assert_eq!((wrong["runs"][0]["error"]["status"].clone(), wrong["runs"][0]["error"]["field"].clone()), (json!(409), json!("attempt")));
+    done.push(done[0].clone());
+    let finished = app.ok("POST", "/v1/runs/complete", json!({"runs": done})).await;
+    let answers = finished["runs"].as_array().unwrap();
+    assert!(answers[..3].iter().all(|a| a["ok"]["state"] == "completed"), "{finished}");
+    assert_eq!(answers[3]["ok"]["state"], "failed", "not retryable");
+    assert_eq!(answers[4]["error"]["status"], 409, "a run named twice is refused once: {finished}");
+    let again = app.ok("POST", "/v1/runs/complete", json!({"runs": [{"run": refs[0]["run"], "attempt": 1, "outcome": "success"}]})).await;
+    assert_eq!(again["runs"][0]["error"]["status"], 409, "a completion applies once");
+    let history = app.ok("GET", &format!("/v1/tasks/{}/history", runs[0]["task"]["id"].as_str().unwrap()), Value::Null).await;
+    let events: Vec<&str> = history["items"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["create", "claim", "start", "succeed"]);
+    let (status, body) = app.call("POST", "/v1/runs/complete", "acme", Some(json!({"runs": [{"run": "nope", "attempt": 1, "outcome": "success"}]}))).await;
+    assert_eq!((status, body["error"]["field"].clone()), (422, json!("runs[0].run")));
 }
