@@ -60,7 +60,11 @@ impl Notifications {
     /// One scheduler pass: quiet hours that ended, digests whose window
     /// ended, and endpoints failing past the threshold.
     pub async fn sweep(&self) -> Result<(), Error> {
-        let now = infra::time::now_ms();
+        self.sweep_at(infra::time::now_ms()).await
+    }
+
+    /// One scheduler pass as of `now` (Unix ms).
+    pub async fn sweep_at(&self, now: i64) -> Result<(), Error> {
         let released = self.repo.release_held(now).await?;
         let digests = dispatch::release_digests(self, now).await?;
         for (tenant, endpoint) in self.repo.failing_endpoints(self.settings.disable_after).await? {

@@ -610,11 +610,13 @@ impl Repo {
         let mut items: Vec<(i64, String)> = rows.iter().map(|row| Ok((row.int("created_at")?, row.text("subject")?.to_owned()))).collect::<Result<_, Error>>()?;
         items.sort();
         let text = items.iter().map(|(_, subject)| format!("- {subject}")).collect::<Vec<_>>().join("\n");
+        // Due since its first item arrived: its window is over.
+        let due = items.first().map_or(now, |(at, _)| *at).min(now);
         let id = uuid::Uuid::new_v4().to_string();
-        let sql = format!("INSERT INTO notifications ({NOTIFICATION_COLUMNS}, rank) VALUES ($1, $2, $3, $4, 'low', 'pending', $5, $6, NULL, NULL, NULL, '{{}}', NULL, 0, 0, $7, 0, $7, NULL, NULL, 0)");
+        let sql = format!("INSERT INTO notifications ({NOTIFICATION_COLUMNS}, rank) VALUES ($1, $2, $3, $4, 'low', 'pending', $5, $6, NULL, NULL, NULL, '{{}}', NULL, 0, 0, $8, 0, $7, NULL, NULL, 0)");
         tx.execute(
             &sql,
-            &[tenant.into(), id.into(), endpoint_id.into(), digest.endpoint.kind.as_str().into(), format!("{} ({} items)", digest.subject, items.len()).into(), text.into(), now.into()],
+            &[tenant.into(), id.into(), endpoint_id.into(), digest.endpoint.kind.as_str().into(), format!("{} ({} items)", digest.subject, items.len()).into(), text.into(), now.into(), due.into()],
         )
         .await?;
         tx.commit().await?;
