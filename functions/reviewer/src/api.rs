@@ -124,6 +124,8 @@ pub struct ReviewView {
     pub critical: Option<bool>,
     /// The language model's summary and acceptance-criteria checklist, when one was configured and answered.
     pub narrative: Option<reviewer_engine::narrative::Narrative>,
+    /// How the model's call ended (`answered`, `timeout`, `invalid: …`, `over_budget: …`), when a model is configured.
+    pub llm: Option<String>,
 }
 
 /// One review in a listing.
@@ -243,6 +245,7 @@ async fn show(AppState(reviewer): AppState<Reviewer>, identity: Identity, Path(i
         confidence_notes: review.map(|r| r.confidence_notes.clone()),
         critical: review.map(|r| r.critical),
         narrative: judgement.as_ref().and_then(|j| j.narrative.clone()),
+        llm: judgement.as_ref().and_then(|j| j.llm.clone()),
         id: row.id,
         task_id: row.task_id,
         title: row.title,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{MAX_FILE_BYTES, MAX_FILES};
-use crate::repo::{Ending, NewReview, ReviewRow, State};
+use crate::repo::{Ending, LlmCall, NewReview, ReviewRow, State};
 use crate::{EVENTS, Reviewer, keys, now_ms};
 
 /// The submission as stored, with the caller's free-form context.
@@ -204,7 +204,7 @@ impl Reviewer {
             Err(error) => (State::Escalated, None, Some(format!("the coverage report does not parse: {error}"))),
         };
         let (review, narrative, llm) = match review {
-            Some(review) if guardian_answered && self.llm.enabled() => self.narrate(row, &stored.submission, review, &config).await,
+            Some(review) if guardian_answered && self.llm.enabled() => self.narrate(tenant, row, &stored.submission, review, &config).await?,
             review => (review, None, None),
         };
         let reviewer = if narrative.is_some() { "deterministic+llm" } else { "deterministic" };
@@ -247,7 +247,20 @@ impl Reviewer {
     /// Asks the model for the narrative. Whatever happens the deterministic
     /// review stands; the model's answer can only add remarks and lower
     /// the confidence.
-    async fn narrate(&self, row: &ReviewRow, submission: &Submission, review: Review, config: &ReviewConfig) -> (Option<Review>, Option<Narrative>, Option<String>) {
+    async fn narrate(
+        &self,
+        tenant: &str,
+        row: &ReviewRow,
+        submission: &Submission,
+        review: Review,
+        config: &ReviewConfig,
+    ) -> Result<(Option<Review>, Option<Narrative>, Option<String>), Error> {
+        let month: String = infra::time::rfc3339(now_ms()).chars().take(7).collect();
+        let spent = self.repo.llm_spent(tenant, &month).await?;
+        if let Some(budget) = self.settings.llm.monthly_budget_usd.filter(|budget| spent >= *budget) {
+            let reason = format!("over_budget: the monthly LLM budget of ${budget:.2} is spent (${spent:.4} this month)");
+            return Ok((Some(review), None, Some(reason)));
+        }
         let prompt = narrative::prompt(&row.title, &row.criteria, submission, &review, config);
         let request = LlmRequest {
             system: prompt.system,
@@ -264,13 +277,21 @@ impl Reviewer {
             tokens_out = completion.tokens_out,
             "narrative requested"
         );
-        match &completion.outcome {
+        let call = LlmCall {
+            review: &row.id,
+            outcome: completion.outcome.as_str(),
+            tokens_in: completion.tokens_in,
+            tokens_out: completion.tokens_out,
+            cost_usd: self.settings.llm.cost_usd(completion.tokens_in, completion.tokens_out),
+        };
+        self.repo.record_llm_call(tenant, &month, &call, now_ms()).await?;
+        Ok(match &completion.outcome {
             Outcome::Answered { text } => match narrative::apply(&review, submission, json_text(text), config) {
                 Ok((judged, narrative)) => (Some(judged), Some(narrative), Some("answered".into())),
                 Err(error) => (Some(review), None, Some(format!("invalid: {error}"))),
             },
             other => (Some(review), None, Some(other.as_str().into())),
-        }
+        })
     }
 }
 

@@ -13,10 +13,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub fn migrations() -> Vec<Migration> {
-    vec![Migration::portable(
-        8101,
-        "reviewer reviews",
-        "CREATE TABLE IF NOT EXISTS reviewer_reviews (
+    vec![
+        Migration::portable(
+            8101,
+            "reviewer reviews",
+            "CREATE TABLE IF NOT EXISTS reviewer_reviews (
             tenant TEXT NOT NULL,
             id TEXT NOT NULL,
             task_id TEXT,
@@ -36,7 +37,32 @@ pub fn migrations() -> Vec<Migration> {
         );
         CREATE INDEX IF NOT EXISTS reviewer_reviews_task ON reviewer_reviews (tenant, task_id, created_at);
         CREATE INDEX IF NOT EXISTS reviewer_reviews_deadline ON reviewer_reviews (state, deadline_at);",
-    )]
+        ),
+        Migration::portable(
+            8102,
+            "reviewer model calls",
+            "CREATE TABLE IF NOT EXISTS reviewer_llm_calls (
+            tenant TEXT NOT NULL,
+            review TEXT NOT NULL,
+            month TEXT NOT NULL,
+            at BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            tokens_in BIGINT NOT NULL,
+            tokens_out BIGINT NOT NULL,
+            cost_usd DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS reviewer_llm_calls_month ON reviewer_llm_calls (tenant, month);",
+        ),
+    ]
+}
+
+/// One call to the model, for the tenant's monthly budget.
+pub struct LlmCall<'a> {
+    pub review: &'a str,
+    pub outcome: &'a str,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
 }
 
 /// The states of a review.
@@ -236,6 +262,38 @@ impl ReviewRepo {
             }
         };
         rows.iter().map(row_to_review).collect()
+    }
+
+    /// What the tenant's model calls cost in `month` (`YYYY-MM`), in US dollars.
+    pub async fn llm_spent(&self, tenant: &str, month: &str) -> Result<f64, Error> {
+        let rows = self
+            .db
+            .query("SELECT COALESCE(SUM(cost_usd), 0.0) AS spent FROM reviewer_llm_calls WHERE tenant = $1 AND month = $2", &[
+                tenant.into(),
+                month.into(),
+            ])
+            .await?;
+        rows.first().map_or(Ok(0.0), |row| row.float("spent"))
+    }
+
+    pub async fn record_llm_call(&self, tenant: &str, month: &str, call: &LlmCall<'_>, now: i64) -> Result<(), Error> {
+        self.db
+            .execute(
+                "INSERT INTO reviewer_llm_calls (tenant, review, month, at, outcome, tokens_in, tokens_out, cost_usd) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    tenant.into(),
+                    call.review.into(),
+                    month.into(),
+                    Value::Int(now),
+                    call.outcome.into(),
+                    Value::Int(i64::try_from(call.tokens_in).unwrap_or(i64::MAX)),
+                    Value::Int(i64::try_from(call.tokens_out).unwrap_or(i64::MAX)),
+                    Value::Float(call.cost_usd),
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     /// `(tenant, id)` of reviews still analysing past their deadline.

@@ -406,3 +406,28 @@ async fn a_doubtful_model_lowers_the_confidence_and_escalates_and_an_answer_off_
         assert_eq!(view["narrative"], Value::Null);
     }
 }
+
+#[tokio::test]
+async fn past_the_tenants_monthly_budget_the_model_is_not_called() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm/openai");
+    let replay = infra::llm::replay::Replay::start(vec![infra::llm::replay::Fixture::read(&dir.join("confident.json")).unwrap()]).await.unwrap();
+    let url = replay.url.clone();
+    // $1000 per million input tokens: the fixture's 1,204 cost $1.20, over the $1 budget.
+    let settings = Settings::from_vars(move |name| match name {
+        "HIVE_LLM_PROVIDER" => Some("openai".into()),
+        "HIVE_LLM_BASE_URL" => Some(url.clone()),
+        "HIVE_LLM_MODEL" => Some("test-model".into()),
+        "HIVE_LLM_PRICE_IN_PER_MTOK" => Some("1000".into()),
+        "HIVE_LLM_MONTHLY_BUDGET_USD" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = app_with(settings).await;
+    let (_, first) = review_task(&app).await;
+    assert_eq!((first["reviewer"].as_str(), first["llm"].as_str()), (Some("deterministic+llm"), Some("answered")));
+    let (completed, second) = review_task(&app).await;
+    assert_eq!(second["reviewer"], "deterministic");
+    assert!(second["llm"].as_str().unwrap().starts_with("over_budget: the monthly LLM budget of $1.00 is spent ($1.2040"), "{second}");
+    assert_eq!(completed.decision, ReviewDecision::Approve, "the deterministic review stands");
+    assert_eq!(replay.received().len(), 1);
+}
