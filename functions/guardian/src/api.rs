@@ -2,6 +2,12 @@
 //! review (findings, metrics, summary) and its SARIF. Scopes
 //! `guardian:write` and `guardian:read`; a tenant sees only its reviews,
 //! and another tenant's is a 404.
+//!
+//! `/v1/guardian/uploads`: a bundle of files too large for one request
+//! body (the platform's limit is 1 MiB) is uploaded in parts, each a
+//! request of its own, into the object store under the tenant; a review
+//! then names the upload instead of carrying `files`. A file sent again in
+//! a later part replaces the earlier one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,13 +30,21 @@ use crate::{Guardian, READ_SCOPE, WRITE_SCOPE, keys, now_ms, webhook};
 pub const REVIEWS_PATH: &str = "/v1/guardian/reviews";
 pub const REVIEW_PATH: &str = "/v1/guardian/reviews/{id}";
 pub const SARIF_PATH: &str = "/v1/guardian/reviews/{id}/sarif";
+pub const UPLOADS_PATH: &str = "/v1/guardian/uploads";
+pub const UPLOAD_FILES_PATH: &str = "/v1/guardian/uploads/{id}/files";
+/// Files in one request (a submission or an upload's part).
 pub const MAX_FILES: usize = 1000;
+/// An upload's limits over all its parts.
+pub const MAX_UPLOAD_FILES: u64 = 10_000;
+pub const MAX_UPLOAD_BYTES: u64 = 32 * 1024 * 1024;
 
 pub fn routes(guardian: Guardian, verifier: Arc<Verifier>) -> Router {
     let authenticated = Router::new()
         .route(REVIEWS_PATH, post(submit))
         .route(REVIEW_PATH, get(show))
         .route(SARIF_PATH, get(sarif))
+        .route(UPLOADS_PATH, post(create_upload))
+        .route(UPLOAD_FILES_PATH, post(add_upload_files))
         .route_layer(require_scopes(&verifier, &[]))
         .with_state(guardian.clone());
     let open = Router::new().route(webhook::PATH, post(webhook::receive)).with_state(guardian);
@@ -83,13 +97,19 @@ impl JsonSchema for LineNumber {
     }
 }
 
-/// `POST /v1/guardian/reviews`.
+/// `POST /v1/guardian/reviews`: exactly one of `files` and `upload`.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "GuardianReviewSubmission")]
 pub struct SubmitBody {
+    /// The files, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1000))]
-    pub files: Vec<SourceFile>,
+    pub files: Option<Vec<SourceFile>>,
+    /// Instead of `files`: the id of an upload (`POST /v1/guardian/uploads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub upload: Option<String>,
     /// Report only findings on these lines: per path, inclusive `[first, last]` ranges.
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, Vec<[LineNumber; 2]>>>")]
@@ -97,6 +117,30 @@ pub struct SubmitBody {
     /// Findings at or above this level fail the review's gate (default `error`).
     #[serde(default)]
     pub fail_level: Option<Level>,
+}
+
+/// `POST /v1/guardian/uploads` and `POST /v1/guardian/uploads/{id}/files`: one part of an upload.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "GuardianUploadPart")]
+pub struct UploadPart {
+    #[schemars(length(min = 1, max = 1000))]
+    pub files: Vec<SourceFile>,
+}
+
+/// An upload: what it holds so far over all its parts.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "GuardianUpload")]
+pub struct UploadView {
+    /// What a review names as `upload`.
+    pub id: String,
+    /// Files received, counting a file sent again in each part.
+    #[schemars(range(min = 0, max = 10_000))]
+    pub files: u64,
+    #[schemars(range(min = 0, max = 33_554_432))]
+    pub bytes: u64,
+    #[schemars(range(min = 1, max = 10_000))]
+    pub parts: u64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -126,13 +170,31 @@ pub struct ReviewView {
     pub metrics: Option<Value>,
 }
 
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message).with_field(field)
+}
+
 /// Checks a submission; each problem is a 422 naming its field.
 fn validate(body: &SubmitBody) -> Result<(), ApiError> {
-    let invalid = |field: String, message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message).with_field(field);
-    if body.files.is_empty() || body.files.len() > MAX_FILES {
-        return Err(invalid("files".into(), format!("between 1 and {MAX_FILES} files")));
+    match (&body.files, &body.upload) {
+        (Some(files), None) => validate_files(files),
+        (None, Some(upload)) if is_upload_id(upload) => Ok(()),
+        (None, Some(upload)) => Err(invalid("upload", format!("{upload:?} is not an upload id"))),
+        _ => Err(invalid("files", "exactly one of `files` and `upload`")),
     }
-    for (i, file) in body.files.iter().enumerate() {
+}
+
+/// An upload id is one of ours: a hyphenated UUID (it is part of object keys).
+pub fn is_upload_id(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::parse_str(id).is_ok()
+}
+
+/// Checks files' count and paths; each problem is a 422 naming its field.
+fn validate_files(files: &[SourceFile]) -> Result<(), ApiError> {
+    if files.is_empty() || files.len() > MAX_FILES {
+        return Err(invalid("files", format!("between 1 and {MAX_FILES} files")));
+    }
+    for (i, file) in files.iter().enumerate() {
         let path = &file.path;
         let bad = path.is_empty()
             || path.len() > 1024
@@ -141,7 +203,7 @@ fn validate(body: &SubmitBody) -> Result<(), ApiError> {
             || path.contains('\0')
             || path.split('/').any(|s| s == ".." || s.is_empty());
         if bad {
-            return Err(invalid(format!("files[{i}].path"), "a relative path with `/` separators, without `..` or empty segments".into()));
+            return Err(invalid(format!("files[{i}].path"), "a relative path with `/` separators, without `..` or empty segments"));
         }
     }
     Ok(())
@@ -156,6 +218,11 @@ async fn submit(
     identity.require_scopes(&[WRITE_SCOPE])?;
     validate(&body)?;
     let tenant = identity.tenant.as_str();
+    if let Some(upload) = &body.upload
+        && guardian.repo.upload(tenant, upload).await?.is_none()
+    {
+        return Err(invalid("upload", format!("no upload {upload}")));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let request_key = keys::request(tenant, &id);
     let bytes = serde_json::to_vec(&body).map_err(ApiError::internal)?;
@@ -219,4 +286,57 @@ async fn sarif(State(guardian): State<Guardian>, identity: Identity, Path(id): P
     let mut response = (StatusCode::OK, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/sarif+json"));
     Ok(response)
+}
+
+fn part_size(part: &UploadPart) -> (u64, u64) {
+    (part.files.len() as u64, part.files.iter().map(|f| f.content.len() as u64).sum())
+}
+
+/// `POST /v1/guardian/uploads`: a new upload with its first part; 201.
+async fn create_upload(
+    State(guardian): State<Guardian>,
+    identity: Identity,
+    ApiJson(part): ApiJson<UploadPart>,
+) -> Result<Response, ApiError> {
+    identity.require_scopes(&[WRITE_SCOPE])?;
+    validate_files(&part.files)?;
+    let tenant = identity.tenant.as_str();
+    let id = uuid::Uuid::new_v4().to_string();
+    let (files, bytes) = part_size(&part);
+    let body = serde_json::to_vec(&part).map_err(ApiError::internal)?;
+    guardian.objects.put(&keys::upload_part(tenant, &id, 1), body, "application/json").await?;
+    guardian.repo.create_upload(tenant, &id, files, bytes, now_ms()).await?;
+    let view = UploadView { id: id.clone(), files, bytes, parts: 1 };
+    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
+    if let Ok(value) = format!("{UPLOADS_PATH}/{id}").parse() {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// `POST /v1/guardian/uploads/{id}/files`: one more part; 200 with the totals.
+async fn add_upload_files(
+    State(guardian): State<Guardian>,
+    identity: Identity,
+    Path(id): Path<String>,
+    ApiJson(part): ApiJson<UploadPart>,
+) -> Result<Response, ApiError> {
+    identity.require_scopes(&[WRITE_SCOPE])?;
+    let tenant = identity.tenant.as_str();
+    let missing = || ApiError::not_found(format!("no upload {id}"));
+    if !is_upload_id(&id) || guardian.repo.upload(tenant, &id).await?.is_none() {
+        return Err(missing());
+    }
+    validate_files(&part.files)?;
+    let (files, bytes) = part_size(&part);
+    let Some(totals) = guardian.repo.add_upload_part(tenant, &id, files, bytes, MAX_UPLOAD_FILES, MAX_UPLOAD_BYTES).await? else {
+        return Err(invalid(
+            "files",
+            format!("the upload would hold more than {MAX_UPLOAD_FILES} files or {MAX_UPLOAD_BYTES} bytes"),
+        ));
+    };
+    let body = serde_json::to_vec(&part).map_err(ApiError::internal)?;
+    guardian.objects.put(&keys::upload_part(tenant, &id, totals.parts), body, "application/json").await?;
+    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
+    Ok(axum::Json(view).into_response())
 }

@@ -108,4 +108,11 @@ pub mod keys {
     pub fn sarif(tenant: &str, id: &str) -> String {
         format!("guardian/{tenant}/{id}/review.sarif.json")
     }
+    /// Every part of an upload, in order (the part number is zero-padded).
+    pub fn upload_parts(tenant: &str, upload: &str) -> String {
+        format!("guardian/{tenant}/uploads/{upload}/")
+    }
+    pub fn upload_part(tenant: &str, upload: &str, part: u64) -> String {
+        format!("{}part-{part:05}.json", upload_parts(tenant, upload))
+    }
 }

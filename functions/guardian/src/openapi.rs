@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::api::{Accepted, REVIEW_PATH, REVIEWS_PATH, ReviewView, SARIF_PATH, SubmitBody};
+use crate::api::{
+    Accepted, REVIEW_PATH, REVIEWS_PATH, ReviewView, SARIF_PATH, SubmitBody, UPLOAD_FILES_PATH, UPLOADS_PATH, UploadPart, UploadView,
+};
 use crate::{READ_SCOPE, WRITE_SCOPE, webhook};
 use infra::edge::openapi::{Document, Operation};
 
@@ -12,14 +14,33 @@ pub fn document() -> serde_json::Value {
     let body = document.schema::<SubmitBody>();
     let accepted = document.schema::<Accepted>();
     let view = document.schema::<ReviewView>();
+    let part = document.schema::<UploadPart>();
+    let upload = document.schema::<UploadView>();
     let id = json!({"type": "string", "minLength": 1});
     let submit = Operation::post(REVIEWS_PATH, "submitReview")
-        .summary("Queues files for review; answers 202 with the review's id.")
+        .summary("Queues files, inline or an upload, for review; answers 202 with the review's id.")
         .scope(WRITE_SCOPE)
         .json_body(body)
         .json_response(202, "queued", accepted)
+        .error(422, "a field is invalid: a path, neither or both of `files` and `upload`, or no such upload")
         .link(202, "GetReview", "getReview", json!({"id": "$response.body#/id"}))
         .link(202, "GetReviewSarif", "getReviewSarif", json!({"id": "$response.body#/id"}));
+    let create_upload = Operation::post(UPLOADS_PATH, "createUpload")
+        .summary("Starts an upload with its first part of files; a review names it instead of `files`.")
+        .scope(WRITE_SCOPE)
+        .json_body(part.clone())
+        .json_response(201, "the upload", upload.clone())
+        .error(422, "a file's path is invalid, or there are no files or too many")
+        .link(201, "AddUploadFiles", "addUploadFiles", json!({"id": "$response.body#/id"}))
+        .link(201, "ReviewUpload", "submitReview", json!({}));
+    let add_files = Operation::post(UPLOAD_FILES_PATH, "addUploadFiles")
+        .summary("Adds a part of files to an upload; a path sent again replaces the earlier file.")
+        .scope(WRITE_SCOPE)
+        .path_parameter("id", id.clone(), "The upload's id.")
+        .json_body(part)
+        .json_response(200, "the upload's totals", upload)
+        .error(404, "no such upload for this tenant")
+        .error(422, "a file's path is invalid, or the upload would go over its limits");
     let show = Operation::get(REVIEW_PATH, "getReview")
         .summary("A review: its status, and once it succeeded its findings, metrics and summary.")
         .scope(READ_SCOPE)
@@ -43,6 +64,13 @@ pub fn document() -> serde_json::Value {
         .json_response(202, "a pull request queued for review", json!({"type": "object"}))
         .error(400, "a signed payload that is not a usable event")
         .error(401, "the signature is missing or wrong, or no secret is configured");
-    document.operation(submit).operation(show).operation(sarif).operation(hook);
-    document.to_json()
+    document.operation(submit).operation(create_upload).operation(add_files).operation(show).operation(sarif).operation(hook);
+    let mut document = document.to_json();
+    // The review of an upload takes its id in the body, which the link
+    // builder cannot say: the stateful phase chains upload and review.
+    let link = format!("/paths/{}/post/responses/201/links/ReviewUpload", UPLOADS_PATH.replace('/', "~1"));
+    if let Some(link) = document.pointer_mut(&link) {
+        link["requestBody"] = json!({"upload": "$response.body#/id"});
+    }
+    document
 }

@@ -9,7 +9,7 @@ use infra::edge::Message;
 use infra::events::{CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName};
 use serde_json::json;
 
-use crate::api::SubmitBody;
+use crate::api::{SourceFile, SubmitBody, UploadPart};
 use crate::{Guardian, WORKER, keys, now_ms};
 
 /// A stack deep enough for any tree the engine's guards let through.
@@ -55,7 +55,15 @@ impl Guardian {
             let changed = body.changed_lines.map(|lines| {
                 lines.into_iter().map(|(path, ranges)| (path, ranges.into_iter().map(|[a, b]| (a, b)).collect())).collect()
             });
-            let files = body.files.into_iter().map(|f| (f.path, f.content.into_bytes())).collect();
+            let files = match (body.files, body.upload) {
+                (Some(files), _) => files,
+                (None, Some(upload)) => match self.upload_files(&request.tenant, &upload).await? {
+                    Ok(files) => files,
+                    Err(message) => return Ok(Err(message)),
+                },
+                (None, None) => return Ok(Err("the review request names neither files nor an upload".into())),
+            };
+            let files = files.into_iter().map(|f| (f.path, f.content.into_bytes())).collect();
             return Ok(Ok(Input { files, changed }));
         }
         let Some(target) = &request.pull_request else {
@@ -77,6 +85,33 @@ impl Guardian {
             }
         }
         Ok(Ok(Input { files, changed: Some(changed) }))
+    }
+
+    /// An upload's files over its parts, in order; a path sent again
+    /// replaces its earlier content where it first appeared.
+    async fn upload_files(&self, tenant: &str, upload: &str) -> Result<Result<Vec<SourceFile>, String>, Error> {
+        let mut files: Vec<SourceFile> = Vec::new();
+        let mut at: BTreeMap<String, usize> = BTreeMap::new();
+        for object in self.objects.list(&keys::upload_parts(tenant, upload)).await? {
+            let bytes = self.objects.get(&object.key).await?;
+            let part: UploadPart = match serde_json::from_slice(&bytes) {
+                Ok(part) => part,
+                Err(e) => return Ok(Err(format!("{} is not an upload part: {e}", object.key))),
+            };
+            for file in part.files {
+                match at.get(&file.path) {
+                    Some(&i) => files[i] = file,
+                    None => {
+                        at.insert(file.path.clone(), files.len());
+                        files.push(file);
+                    }
+                }
+            }
+        }
+        if files.is_empty() {
+            return Ok(Err(format!("upload {upload} holds no files")));
+        }
+        Ok(Ok(files))
     }
 
     pub async fn run(&self, request: &CodeAnalysisRequested, envelope: &Envelope) -> Result<(), Error> {

@@ -312,3 +312,103 @@ async fn a_5000_line_file_with_1000_findings_is_valid_sarif_and_20_check_run_bat
     assert!(recorded[1..].iter().all(|(m, p, _)| m == "PATCH" && p == "check-runs/4"));
     assert!(recorded.iter().all(|(_, _, body)| body["output"]["annotations"].as_array().unwrap().len() == 50));
 }
+
+#[tokio::test]
+async fn an_upload_in_parts_is_reviewed_by_reference_and_is_its_tenants_only() {
+    let app = app("http://127.0.0.1:9").await;
+    let token = app.token("acme", &["guardian:write", "guardian:read"]);
+    let post = |uri: &str, body: Value| {
+        let (token, uri, app) = (token.clone(), uri.to_owned(), &app);
+        async move { app.call("POST", &uri, Some(&token), &[], body.to_string().into_bytes()).await }
+    };
+    // Two parts of 700 kB each: together over the 1 MiB request limit.
+    let padding = format!("x = 1\n{}", "# filler line of the bundle\n".repeat(25_000));
+    let (status, upload) = post(
+        "/v1/guardian/uploads",
+        json!({"files": [{"path": "pkg/a.py", "content": format!("print(1)\n{padding}")}, {"path": "pkg/b.py", "content": "import pdb\n"}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{upload}");
+    assert_eq!((upload["files"].as_u64(), upload["parts"].as_u64()), (Some(2), Some(1)));
+    let id = upload["id"].as_str().unwrap().to_owned();
+    let more = format!("/v1/guardian/uploads/{id}/files");
+    let more = more.as_str();
+    // The second part replaces pkg/b.py and adds pkg/c.py.
+    let (status, totals) = post(
+        more,
+        json!({"files": [{"path": "pkg/b.py", "content": "x = eval('1')\n"}, {"path": "pkg/c.py", "content": format!("try:\n    pass\nexcept:\n    pass\n{padding}")}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{totals}");
+    assert_eq!((totals["files"].as_u64(), totals["parts"].as_u64()), (Some(4), Some(2)));
+    assert!(totals["bytes"].as_u64().unwrap() > 1024 * 1024);
+
+    let (status, accepted) = post("/v1/guardian/reviews", json!({"upload": id})).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(app.drain("acme").await, 1);
+    let review_id = accepted["id"].as_str().unwrap();
+    let (status, review) = app.call("GET", &format!("/v1/guardian/reviews/{review_id}"), Some(&token), &[], vec![]).await;
+    assert_eq!((status, review["status"].as_str()), (200, Some("succeeded")), "{review}");
+    let mut found: Vec<(String, String, u64)> = review["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().into(), f["rule"].as_str().unwrap().into(), f["line"].as_u64().unwrap()))
+        .collect();
+    found.sort();
+    // pkg/b.py as the second part replaced it: its eval, not the first part's debugger.
+    assert_eq!(
+        found,
+        [("pkg/a.py".into(), "print-call".into(), 1), ("pkg/b.py".into(), "eval-usage".into(), 1), ("pkg/c.py".into(), "bare-except".into(), 3)]
+    );
+    assert_eq!(review["summary"]["files"], 3);
+
+    // Another tenant can neither add to the upload nor review it.
+    let other = app.token("globex", &["guardian:write"]);
+    let part = json!({"files": [{"path": "z.py", "content": ""}]}).to_string().into_bytes();
+    assert_eq!(app.call("POST", more, Some(&other), &[], part.clone()).await.0, 404);
+    let (status, error) = app.call("POST", "/v1/guardian/reviews", Some(&other), &[], json!({"upload": id}).to_string().into_bytes()).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (422, Some("upload")), "{error}");
+    // An unknown upload, and a reader without the write scope.
+    let unknown = "/v1/guardian/uploads/0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d/files";
+    assert_eq!(app.call("POST", unknown, Some(&token), &[], part.clone()).await.0, 404);
+    let reader = app.token("acme", &["guardian:read"]);
+    assert_eq!(app.call("POST", "/v1/guardian/uploads", Some(&reader), &[], part).await.0, 403);
+}
+
+#[tokio::test]
+async fn bad_uploads_and_references_are_refused_with_the_field() {
+    let app = app("http://127.0.0.1:9").await;
+    let token = app.token("acme", &["guardian:write"]);
+    let call = |uri: String, body: Value| {
+        let token = token.clone();
+        let app = &app;
+        async move { app.call("POST", &uri, Some(&token), &[], body.to_string().into_bytes()).await }
+    };
+    for (uri, body, field) in [
+        ("/v1/guardian/uploads", json!({"files": []}), "files"),
+        ("/v1/guardian/uploads", json!({"files": [{"path": "a/../b.py", "content": ""}]}), "files[0].path"),
+        ("/v1/guardian/reviews", json!({"upload": "not-an-id"}), "upload"),
+        ("/v1/guardian/reviews", json!({"upload": "0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d"}), "upload"),
+        ("/v1/guardian/reviews", json!({}), "files"),
+    ] {
+        let (status, error) = call(uri.into(), body.clone()).await;
+        assert_eq!((status, error["error"]["field"].as_str()), (422, Some(field)), "{uri} {body}: {error}");
+    }
+    let (_, upload) = call("/v1/guardian/uploads".into(), json!({"files": [{"path": "a.py", "content": "x = 1\n"}]})).await;
+    let id = upload["id"].as_str().unwrap();
+    let (status, error) =
+        call("/v1/guardian/reviews".into(), json!({"upload": id, "files": [{"path": "a.py", "content": ""}]})).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (422, Some("files")), "{error}");
+    // Over the upload's total: 33 parts of 1000 kB each cannot all fit in 32 MiB.
+    let chunk = "#".repeat(1_000_000);
+    let mut last = 0;
+    for i in 0..40 {
+        let (status, _) = call(format!("/v1/guardian/uploads/{id}/files"), json!({"files": [{"path": format!("f{i}.py"), "content": chunk}]})).await;
+        last = status;
+        if status != 200 {
+            break;
+        }
+    }
+    assert_eq!(last, 422);
+}

@@ -3,7 +3,7 @@
 //! input is a 4xx naming the field; a template that does not render is a
 //! 400 naming the template, its part and the line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Router;
@@ -169,10 +169,23 @@ pub fn prepare(
 
 impl Notifications {
     /// Validates one request and renders it; `field` prefixes the names in errors.
-    async fn new_notification(&self, tenant: &str, body: NotificationBody, key: Option<String>, field: &str, now: i64) -> Result<NewNotification, ApiError> {
+    /// `endpoints` remembers the ones a bulk request already looked up.
+    async fn new_notification(
+        &self,
+        tenant: &str,
+        body: NotificationBody,
+        key: Option<String>,
+        field: &str,
+        now: i64,
+        endpoints: &mut HashMap<String, Option<Endpoint>>,
+    ) -> Result<NewNotification, ApiError> {
         let f = |name: &str| if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
         let request = serde_json::to_value(&body).map_err(ApiError::internal)?;
-        let endpoint = self.repo.endpoint(tenant, &body.endpoint_id).await?.ok_or_else(|| unprocessable(&f("endpoint_id"), "no such endpoint for this tenant"))?;
+        if !endpoints.contains_key(&body.endpoint_id) {
+            let found = self.repo.endpoint(tenant, &body.endpoint_id).await?;
+            endpoints.insert(body.endpoint_id.clone(), found);
+        }
+        let endpoint = endpoints[&body.endpoint_id].clone().ok_or_else(|| unprocessable(&f("endpoint_id"), "no such endpoint for this tenant"))?;
         let rendered = match (&body.template_id, &body.subject, &body.text) {
             (Some(id), None, None) if body.html.is_none() => {
                 let record = self.repo.template(tenant, id).await?.ok_or_else(|| unprocessable(&f("template_id"), "no such template for this tenant"))?;
@@ -187,11 +200,11 @@ impl Notifications {
                 if subject.trim().is_empty() || subject.chars().count() > MAX_SUBJECT {
                     return Err(unprocessable(&f("subject"), format!("a subject is 1 to {MAX_SUBJECT} characters")));
                 }
-                if text.len() > MAX_TEXT {
-                    return Err(unprocessable(&f("text"), format!("text is at most {MAX_TEXT} bytes")));
+                if text.chars().count() > MAX_TEXT {
+                    return Err(unprocessable(&f("text"), format!("text is at most {MAX_TEXT} characters")));
                 }
-                if body.html.as_ref().is_some_and(|html| html.len() > MAX_TEXT) {
-                    return Err(unprocessable(&f("html"), format!("html is at most {MAX_TEXT} bytes")));
+                if body.html.as_ref().is_some_and(|html| html.chars().count() > MAX_TEXT) {
+                    return Err(unprocessable(&f("html"), format!("html is at most {MAX_TEXT} characters")));
                 }
                 Rendered { subject: subject.split_whitespace().collect::<Vec<_>>().join(" "), text: text.clone(), html: body.html.clone() }
             }
@@ -230,7 +243,7 @@ async fn create(State(app): State<Notifications>, identity: Identity, headers: H
     require(&identity, WRITE_SCOPE)?;
     let key = idempotency_key(&headers)?;
     let now = infra::time::now_ms();
-    let new = app.new_notification(&identity.tenant, body, key, "", now).await?;
+    let new = app.new_notification(&identity.tenant, body, key, "", now, &mut HashMap::new()).await?;
     match app.repo.insert(&identity.tenant, vec![new], now).await?.pop() {
         Some(Inserted::New(notification)) => Ok((StatusCode::ACCEPTED, axum::Json(notification)).into_response()),
         Some(Inserted::Replay(notification)) => Ok((StatusCode::OK, axum::Json(notification)).into_response()),
@@ -246,8 +259,9 @@ async fn bulk(State(app): State<Notifications>, identity: Identity, ApiJson(body
     }
     let now = infra::time::now_ms();
     let mut new = Vec::with_capacity(body.notifications.len());
+    let mut endpoints = HashMap::new();
     for (index, item) in body.notifications.into_iter().enumerate() {
-        new.push(app.new_notification(&identity.tenant, item, None, &format!("notifications[{index}]"), now).await?);
+        new.push(app.new_notification(&identity.tenant, item, None, &format!("notifications[{index}]"), now, &mut endpoints).await?);
     }
     let inserted = app.repo.insert(&identity.tenant, new, now).await?;
     let mut notifications = Vec::with_capacity(inserted.len());
@@ -626,6 +640,14 @@ pub struct PreviewReply {
 fn checked_template(id: String, body: TemplateBody, now: i64) -> Result<TemplateRecord, ApiError> {
     if body.name.trim().is_empty() || body.name.chars().count() > 100 {
         return Err(unprocessable("name", "a name is 1 to 100 characters"));
+    }
+    if body.subject.is_empty() || body.subject.chars().count() > 2000 {
+        return Err(unprocessable("subject", "a subject is 1 to 2000 characters"));
+    }
+    for (part, source) in [("text", Some(&body.text)), ("html", body.html.as_ref())] {
+        if source.is_some_and(|source| source.chars().count() > 65_536) {
+            return Err(unprocessable(part, "at most 65536 characters"));
+        }
     }
     let record = TemplateRecord { id, name: body.name, subject: body.subject, text: body.text, html: body.html, created_at: now, updated_at: now };
     template_of(&record).check().map_err(render_error)?;

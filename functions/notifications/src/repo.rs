@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use infra::Error;
-use infra::db::{Database, Dialect, Migration, Row};
+use infra::db::{Database, Dialect, Migration, Row, Value};
 use notifications_engine::{Priority, QuietHours};
 
 use crate::model::{Attempt, Endpoint, Kind, Notification, SubscriptionRecord, TemplateRecord};
@@ -370,56 +370,65 @@ impl Repo {
 
     // Notifications.
 
-    /// Inserts the notifications, one statement each in one transaction; a
-    /// key already used for the endpoint gives back the earlier row.
+    /// Inserts the notifications in one transaction, 500 rows a statement;
+    /// a key already used for the endpoint gives back the earlier row, and
+    /// one used with another request stores nothing at all.
     pub async fn insert(&self, tenant: &str, new: Vec<NewNotification>, now: i64) -> Result<Vec<Inserted>, Error> {
         let mut tx = self.db.begin().await?;
         let mut results = Vec::with_capacity(new.len());
-        for item in new {
-            let id = uuid::Uuid::new_v4().to_string();
+        for chunk in new.chunks(500) {
+            let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            let mut values = Vec::with_capacity(chunk.len());
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 16 + 1);
+            params.push(tenant.into());
+            params.push(now.into());
+            for (item, id) in chunk.iter().zip(&ids) {
+                let p = params.len() + 1;
+                values.push(format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, 0, ${}, 0, $2, NULL, NULL, ${})",
+                    p, p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13
+                ));
+                params.extend([
+                    id.as_str().into(),
+                    item.endpoint.id.as_str().into(),
+                    item.endpoint.kind.as_str().into(),
+                    item.priority.as_str().into(),
+                    item.status.into(),
+                    item.subject.as_str().into(),
+                    item.text.as_str().into(),
+                    item.html.clone().into(),
+                    item.template_id.clone().into(),
+                    item.idempotency_key.clone().into(),
+                    item.request.to_string().into(),
+                    item.source_event.clone().into(),
+                    item.due_at.into(),
+                    item.priority.rank().into(),
+                ]);
+            }
             let sql = format!(
-                "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, rank) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, 0, $14, 0, $15, NULL, NULL, $16)
-                 ON CONFLICT DO NOTHING RETURNING {NOTIFICATION_COLUMNS}"
+                "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, rank) VALUES {} ON CONFLICT DO NOTHING RETURNING {NOTIFICATION_COLUMNS}",
+                values.join(", ")
             );
-            let rows = tx
-                .query(
-                    &sql,
-                    &[
-                        tenant.into(),
-                        id.into(),
-                        item.endpoint.id.as_str().into(),
-                        item.endpoint.kind.as_str().into(),
-                        item.priority.as_str().into(),
-                        item.status.into(),
-                        item.subject.into(),
-                        item.text.into(),
-                        item.html.into(),
-                        item.template_id.into(),
-                        item.idempotency_key.clone().into(),
-                        item.request.to_string().into(),
-                        item.source_event.into(),
-                        item.due_at.into(),
-                        now.into(),
-                        item.priority.rank().into(),
-                    ],
-                )
-                .await?;
-            if let Some(row) = rows.first() {
-                results.push(Inserted::New(notification(row)?));
-                continue;
+            let mut stored: std::collections::HashMap<String, Notification> =
+                tx.query(&sql, &params).await?.iter().map(|row| notification(row).map(|n| (n.id.clone(), n))).collect::<Result<_, Error>>()?;
+            for (item, id) in chunk.iter().zip(ids) {
+                if let Some(found) = stored.remove(&id) {
+                    results.push(Inserted::New(found));
+                    continue;
+                }
+                let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE tenant = $1 AND endpoint_id = $2 AND idempotency_key = $3");
+                let rows = tx.query(&sql, &[tenant.into(), item.endpoint.id.as_str().into(), item.idempotency_key.clone().into()]).await?;
+                let row = rows.first().ok_or_else(|| Error::Conflict("the notification with this key was deleted meanwhile".into()))?;
+                let earlier: serde_json::Value = serde_json::from_str(row.text("request")?).unwrap_or(serde_json::Value::Null);
+                let found = notification(row)?;
+                if earlier != item.request {
+                    // Nothing of a request with a misused key is stored.
+                    tx.rollback().await?;
+                    results.push(Inserted::Mismatch(found));
+                    return Ok(results);
+                }
+                results.push(Inserted::Replay(found));
             }
-            let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE tenant = $1 AND endpoint_id = $2 AND idempotency_key = $3");
-            let rows = tx.query(&sql, &[tenant.into(), item.endpoint.id.as_str().into(), item.idempotency_key.into()]).await?;
-            let row = rows.first().ok_or_else(|| Error::Conflict("the notification with this key was deleted meanwhile".into()))?;
-            let earlier: serde_json::Value = serde_json::from_str(row.text("request")?).unwrap_or(serde_json::Value::Null);
-            let found = notification(row)?;
-            if earlier != item.request {
-                // Nothing of a request with a misused key is stored.
-                tx.rollback().await?;
-                results.push(Inserted::Mismatch(found));
-                return Ok(results);
-            }
-            results.push(Inserted::Replay(found));
         }
         tx.commit().await?;
         Ok(results)
