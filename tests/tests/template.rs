@@ -146,3 +146,34 @@ fn only_the_events_topic_exists_and_publishers_may_publish_to_it_alone() {
         }
     }
 }
+
+/// Every variable Guardian's settings read is set on a Guardian function,
+/// from a parameter; the secret ones from a `NoEcho` parameter.
+#[test]
+fn guardians_github_variables_are_declared_and_its_secrets_are_no_echo() {
+    let asked = std::cell::RefCell::new(BTreeSet::new());
+    guardian::Settings::from_vars(|name| {
+        asked.borrow_mut().insert(name.to_owned());
+        None
+    })
+    .expect("the defaults are valid");
+    let asked = asked.into_inner();
+    assert!(asked.contains("HIVE_GITHUB_WEBHOOK_SECRET") && asked.contains("HIVE_GITHUB_TOKEN"), "{asked:?}");
+    let docs = YamlLoader::load_from_str(TEMPLATE).expect("the template is YAML");
+    let parameters = &docs[0]["Parameters"];
+    let resources = resources();
+    let mut set = BTreeMap::new();
+    for function in ["GuardianApiFunction", "GuardianWorkerFunction"] {
+        let variables = resources[function]["Properties"]["Environment"]["Variables"].as_hash().cloned().unwrap_or_default();
+        for (name, value) in variables {
+            set.insert(name.as_str().unwrap().to_owned(), referenced(&value).unwrap_or_default());
+        }
+    }
+    for name in &asked {
+        let parameter = set.get(name).unwrap_or_else(|| panic!("{name} is read but set on no Guardian function"));
+        assert!(!parameters[parameter.as_str()].is_badvalue(), "{name}: {parameter} is not a parameter");
+        if name.contains("SECRET") || name.contains("TOKEN") {
+            assert_eq!(parameters[parameter.as_str()]["NoEcho"].as_bool(), Some(true), "{name}: {parameter} must be NoEcho");
+        }
+    }
+}
