@@ -124,6 +124,38 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// A failed check run for a review that could not run (a bad
+    /// configuration), annotated at the file and line at fault.
+    pub async fn report_refusal(&self, repository: &str, head_sha: &str, message: &str, at: &(String, u32)) -> Result<u64, Error> {
+        let (path, line) = at;
+        let body = json!({
+            "name": CHECK_NAME,
+            "head_sha": head_sha,
+            "status": "completed",
+            "conclusion": "failure",
+            "output": {
+                "title": format!("{path} is invalid"),
+                "summary": format!("Guardian did not review this pull request: {message}"),
+                "annotations": [{
+                    "path": path,
+                    "start_line": line,
+                    "end_line": line,
+                    "annotation_level": "failure",
+                    "title": "invalid configuration",
+                    "message": message,
+                }],
+            },
+        });
+        let response = self.send(self.request(reqwest::Method::POST, &format!("/repos/{repository}/check-runs"))?.json(&body)).await?;
+        if !response.status().is_success() {
+            return Err(Error::invalid("check_run", format!("GitHub answered {} creating the check run", response.status())));
+        }
+        let created: Value = response.json().await.map_err(unavailable)?;
+        created["id"].as_u64().ok_or_else(|| unavailable("the check run has no id"))
+    }
+}
+
 pub fn check_run_text(review: &Review) -> (String, String) {
     let s = &review.summary;
     let title = if s.findings == 0 { "No findings".to_owned() } else { format!("{} finding{}", s.findings, if s.findings == 1 { "" } else { "s" }) };

@@ -1,14 +1,17 @@
 //! Guardian, as functions: golden-rule review of Python and Rust code.
 //!
-//! - [`api`]: `POST /v1/guardian/reviews` (202, queued), `GET
+//! - [`api`]: `POST /v1/guardian/uploads` (and `…/uploads/{id}/files`,
+//!   more parts), `POST /v1/guardian/reviews` (202, queued), `GET
 //!   /v1/guardian/reviews/{id}` (findings, metrics, summary) and
 //!   `/v1/guardian/reviews/{id}/sarif` (the `guardian-api` function).
 //! - [`webhook`]: `POST /v1/guardian/webhooks/github`, verified with
 //!   `X-Hub-Signature-256`, deduped on `X-GitHub-Delivery`; a pull request
 //!   is queued as a review (also in `guardian-api`).
 //! - [`worker`]: one `code.analysis_requested` is one analysis (the
-//!   `guardian-worker` function): files from the object store or the pull
-//!   request's changed files from GitHub, the engine on them, the review
+//!   `guardian-worker` function): files from the object store (inline or an
+//!   upload's parts) or the pull request's changed files from GitHub under
+//!   the repository's own `guardian.toml` at the head (a bad one is a failed
+//!   check naming its line and key), the engine on them, the review
 //!   and SARIF into the object store, a check run for a pull request, and
 //!   `code.analysis_completed`.
 //!

@@ -15,18 +15,58 @@ use crate::{Guardian, WORKER, keys, now_ms};
 /// A stack deep enough for any tree the engine's guards let through.
 const ANALYSIS_STACK: usize = 256 * 1024 * 1024;
 
-/// What to analyse.
+/// Where a repository's own configuration is, at the head of a pull request.
+pub const CONFIG_FILE: &str = "guardian.toml";
+
+/// What to analyse, and under which configuration.
 pub struct Input {
     pub files: Vec<(String, Vec<u8>)>,
     pub changed: Option<ChangedLines>,
+    pub config: Config,
+}
+
+/// Why a review could not run: a message, and for a bad configuration the
+/// file and line it names (annotated on the check run).
+pub struct Refused {
+    pub message: String,
+    pub at: Option<(String, u32)>,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Refused {
+        Refused { message, at: None }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Refused {
+        message.to_owned().into()
+    }
+}
+
+/// A repository's `guardian.toml`, or why it is unusable (file, line, key).
+pub fn repository_config(bytes: Option<Vec<u8>>) -> Result<Config, Refused> {
+    let Some(bytes) = bytes else { return Ok(Config::standard()) };
+    let text = String::from_utf8(bytes).map_err(|_| Refused {
+        message: format!("{CONFIG_FILE}:1: the file is not UTF-8"),
+        at: Some((CONFIG_FILE.to_owned(), 1)),
+    })?;
+    Config::parse(&text).map_err(|e| Refused {
+        message: format!("{CONFIG_FILE}:{}: {}: {}", e.line, e.key, e.message),
+        at: Some((CONFIG_FILE.to_owned(), e.line.max(1))),
+    })
 }
 
 /// Runs the engine on every file on a thread with a large stack.
 pub fn analyse_files(input: Input, fail_level: Severity) -> Result<Review, Error> {
     let worker = std::thread::Builder::new().stack_size(ANALYSIS_STACK).spawn(move || {
-        let config = Config::standard();
-        let reports: Vec<FileReport> =
-            input.files.iter().map(|(path, bytes)| analyse(path, bytes, &config, Severity::Info)).collect();
+        let config = input.config;
+        let reports: Vec<FileReport> = input
+            .files
+            .iter()
+            .filter(|(path, _)| !config.excluded(path))
+            .map(|(path, bytes)| analyse(path, bytes, &config, Severity::Info))
+            .collect();
         Review::new(reports, &BTreeSet::new(), input.changed.as_ref(), fail_level)
     });
     worker
@@ -45,12 +85,12 @@ impl Guardian {
         self.run(&request, &envelope).await
     }
 
-    async fn load(&self, request: &CodeAnalysisRequested) -> Result<Result<Input, String>, Error> {
+    async fn load(&self, request: &CodeAnalysisRequested) -> Result<Result<Input, Refused>, Error> {
         if let Some(key) = &request.files {
             let bytes = self.objects.get(key).await?;
             let body: SubmitBody = match serde_json::from_slice(&bytes) {
                 Ok(body) => body,
-                Err(e) => return Ok(Err(format!("the files object is not a review request: {e}"))),
+                Err(e) => return Ok(Err(format!("the files object is not a review request: {e}").into())),
             };
             let changed = body.changed_lines.map(|lines| {
                 lines.into_iter().map(|(path, ranges)| (path, ranges.into_iter().map(|[a, b]| (a, b)).collect())).collect()
@@ -59,12 +99,12 @@ impl Guardian {
                 (Some(files), _) => files,
                 (None, Some(upload)) => match self.upload_files(&request.tenant, &upload).await? {
                     Ok(files) => files,
-                    Err(message) => return Ok(Err(message)),
+                    Err(message) => return Ok(Err(message.into())),
                 },
                 (None, None) => return Ok(Err("the review request names neither files nor an upload".into())),
             };
             let files = files.into_iter().map(|f| (f.path, f.content.into_bytes())).collect();
-            return Ok(Ok(Input { files, changed }));
+            return Ok(Ok(Input { files, changed, config: Config::standard() }));
         }
         let Some(target) = &request.pull_request else {
             return Ok(Err("the request names neither files nor a pull request".into()));
@@ -72,11 +112,16 @@ impl Guardian {
         if self.settings.github_token.is_none() {
             return Ok(Err("HIVE_GITHUB_TOKEN is not set; the pull request cannot be read".into()));
         }
+        // The repository's own configuration, as it is at the head.
+        let config = match repository_config(self.github.content(&target.repository, CONFIG_FILE, &target.head_sha).await?) {
+            Ok(config) => config,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let mut files = Vec::new();
         let mut changed: ChangedLines = BTreeMap::new();
         for file in self.github.pull_files(&target.repository, target.number).await? {
             let reviewed = guardian_engine::analysis::SourceLanguage::of(&file.filename).is_some();
-            if file.status == "removed" || !reviewed {
+            if file.status == "removed" || !reviewed || config.excluded(&file.filename) {
                 continue;
             }
             if let Some(bytes) = self.github.content(&target.repository, &file.filename, &target.head_sha).await? {
@@ -84,7 +129,7 @@ impl Guardian {
                 files.push((file.filename, bytes));
             }
         }
-        Ok(Ok(Input { files, changed: Some(changed) }))
+        Ok(Ok(Input { files, changed: Some(changed), config }))
     }
 
     /// An upload's files over its parts, in order; a path sent again
@@ -118,7 +163,7 @@ impl Guardian {
         let tenant = request.tenant.as_str();
         let id = request.analysis.as_str();
         let outcome = match request.fail_level.parse::<Severity>() {
-            Err(message) => Err(message),
+            Err(message) => Err(Refused::from(message)),
             Ok(fail_level) => match self.load(request).await? {
                 Err(message) => Err(message),
                 Ok(input) => {
@@ -155,15 +200,22 @@ impl Guardian {
                     error: None,
                 }
             }
-            Err(message) => CodeAnalysisCompleted {
-                analysis: id.to_owned(),
-                status: "failed".into(),
-                findings: 0,
-                failed_gate: true,
-                results: None,
-                sarif: None,
-                error: Some(message.clone()),
-            },
+            Err(refused) => {
+                // A pull request whose configuration is bad gets a failed check naming it.
+                if let (Some(target), Some(at)) = (&request.pull_request, &refused.at) {
+                    let check_run = self.github.report_refusal(&target.repository, &target.head_sha, &refused.message, at).await?;
+                    tracing::info!(review = %id, check_run, "configuration refused on the check run");
+                }
+                CodeAnalysisCompleted {
+                    analysis: id.to_owned(),
+                    status: "failed".into(),
+                    findings: 0,
+                    failed_gate: true,
+                    results: None,
+                    sarif: None,
+                    error: Some(refused.message.clone()),
+                }
+            }
         };
         let now = now_ms();
         let announce = self.event(tenant, &envelope.correlationid, &completed)?;

@@ -39,8 +39,10 @@ struct Recorded {
 
 type Log = Arc<Mutex<Recorded>>;
 
-/// A loopback GitHub answering as its REST API documents.
-async fn github(handler_py: String) -> (String, Log) {
+/// A loopback GitHub answering as its REST API documents, with `contents`
+/// (path and text) as the repository at the head.
+async fn github(contents: &[(&str, String)]) -> (String, Log) {
+    let contents: std::collections::BTreeMap<String, String> = contents.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
     let log: Log = Arc::default();
     let record = |log: &Log, method: &str, path: String, body: Value| log.lock().unwrap().requests.push((method.into(), path, body));
     let files = fixture("pull_files.json");
@@ -59,10 +61,13 @@ async fn github(handler_py: String) -> (String, Log) {
         .route(
             "/repos/{owner}/{name}/contents/{*path}",
             get(move |State(log): State<Log>, UrlPath((_, _, path)): UrlPath<(String, String, String)>| {
-                let body = handler_py.clone();
+                let found = contents.get(&path).cloned();
                 async move {
                     record(&log, "GET", format!("contents/{path}"), Value::Null);
-                    if path == "app/handler.py" { (http::StatusCode::OK, body) } else { (http::StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}".into()) }
+                    match found {
+                        Some(body) => (http::StatusCode::OK, body),
+                        None => (http::StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}".into()),
+                    }
                 }
             }),
         )
@@ -242,7 +247,7 @@ async fn bad_submissions_are_refused_with_the_field() {
 
 #[tokio::test]
 async fn the_webhook_verifies_dedupes_and_reports_a_pull_request_as_a_check_run() {
-    let (url, log) = github(fixture("handler.py")).await;
+    let (url, log) = github(&[("app/handler.py", fixture("handler.py"))]).await;
     let app = app(&url).await;
     let ping = reference("ping.json");
     let sign = |body: &[u8]| webhook::sign(HOOK_SECRET.as_bytes(), body);
@@ -270,9 +275,14 @@ async fn the_webhook_verifies_dedupes_and_reports_a_pull_request_as_a_check_run(
     let paths: Vec<(&str, &str)> = requests.iter().map(|(m, p, _)| (m.as_str(), p.as_str())).collect();
     assert_eq!(
         paths,
-        [("GET", "/repos/Codertocat/Hello-World/pulls/2/files"), ("GET", "contents/app/handler.py"), ("POST", "check-runs")]
+        [
+            ("GET", "contents/guardian.toml"),
+            ("GET", "/repos/Codertocat/Hello-World/pulls/2/files"),
+            ("GET", "contents/app/handler.py"),
+            ("POST", "check-runs")
+        ]
     );
-    let check = &requests[2].2;
+    let check = &requests[3].2;
     assert_eq!(check["head_sha"], "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
     assert_eq!(check["conclusion"], "failure");
     // Annotations on the changed lines only: line 6's print is unchanged.
@@ -287,14 +297,14 @@ async fn the_webhook_verifies_dedupes_and_reports_a_pull_request_as_a_check_run(
 
 #[tokio::test]
 async fn a_5000_line_file_with_1000_findings_is_valid_sarif_and_20_check_run_batches() {
-    let (url, log) = github(String::new()).await;
+    let (url, log) = github(&[]).await;
     let app = app(&url).await;
     let mut source = String::new();
     for i in 0..1000 {
         source.push_str(&format!("print({i})\nx{i} = {i}\ny{i} = x{i} + 1\nz{i} = [y{i}]\nw{i} = z{i}\n"));
     }
     assert_eq!(source.lines().count(), 5000);
-    let input = guardian::worker::Input { files: vec![("big.py".into(), source.into_bytes())], changed: None };
+    let input = guardian::worker::Input { files: vec![("big.py".into(), source.into_bytes())], changed: None, config: guardian_engine::Config::standard() };
     let review = guardian::worker::analyse_files(input, guardian_engine::Severity::Warning).unwrap();
     assert_eq!(review.summary.findings, 1000);
     let sarif = guardian_engine::report::sarif(&review);
@@ -411,4 +421,58 @@ async fn bad_uploads_and_references_are_refused_with_the_field() {
         }
     }
     assert_eq!(last, 422);
+}
+
+/// Opens pull request 2 on `app` (signed) and runs the worker on it.
+async fn review_pull_request(app: &App, delivery: &str) {
+    let opened = reference("pull_request.opened.json");
+    let signature = webhook::sign(HOOK_SECRET.as_bytes(), opened.as_bytes());
+    let (status, queued) = app.webhook("pull_request", delivery, opened.as_bytes(), Some(signature)).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(app.drain("github").await, 1);
+}
+
+#[tokio::test]
+async fn a_pull_request_is_reviewed_under_the_repositorys_own_guardian_toml() {
+    // print-call off, eval-usage a warning: with the default fail level
+    // (error) the check succeeds, and only eval is annotated.
+    let config = "# the repository's own\n[rules]\nprint-call = \"off\"\neval-usage = \"warning\"\n".to_owned();
+    let (url, log) = github(&[("app/handler.py", fixture("handler.py")), ("guardian.toml", config)]).await;
+    let app = app(&url).await;
+    review_pull_request(&app, "d-config").await;
+    let requests = log.lock().unwrap().requests.clone();
+    let check = &requests.iter().find(|(m, p, _)| m == "POST" && p == "check-runs").unwrap().2;
+    let annotated: Vec<(u64, &str, &str)> = check["output"]["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["start_line"].as_u64().unwrap(), a["title"].as_str().unwrap(), a["annotation_level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(annotated, [(3, "eval-usage", "warning")]);
+    assert_eq!(check["conclusion"], "success");
+}
+
+#[tokio::test]
+async fn a_bad_guardian_toml_is_a_failed_check_naming_its_line_and_key() {
+    let config = "[rules]\nprint-call = \"off\"\neval-usage = \"loud\"\n".to_owned();
+    let (url, log) = github(&[("app/handler.py", fixture("handler.py")), ("guardian.toml", config)]).await;
+    let app = app(&url).await;
+    review_pull_request(&app, "d-bad-config").await;
+    let requests = log.lock().unwrap().requests.clone();
+    let paths: Vec<(&str, &str)> = requests.iter().map(|(m, p, _)| (m.as_str(), p.as_str())).collect();
+    // Nothing is read past the configuration; the check says why.
+    assert_eq!(paths, [("GET", "contents/guardian.toml"), ("POST", "check-runs")]);
+    let check = &requests[1].2;
+    assert_eq!(check["conclusion"], "failure");
+    assert_eq!(check["head_sha"], "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+    let annotation = &check["output"]["annotations"][0];
+    assert_eq!((annotation["path"].as_str(), annotation["start_line"].as_u64()), (Some("guardian.toml"), Some(3)), "{check}");
+    let message = annotation["message"].as_str().unwrap();
+    assert!(message.starts_with("guardian.toml:3: "), "{message}");
+    assert!(message.contains("eval-usage"), "{message}");
+    // The review itself failed with the same message, and was announced.
+    let completed = app.guardian.outbox.list("github", 0, Some(EventName::CodeAnalysisCompleted), 10, i64::MAX / 2).await.unwrap();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].envelope.data["status"], "failed");
+    assert_eq!(completed[0].envelope.data["error"], message);
 }
