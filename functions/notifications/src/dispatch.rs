@@ -68,9 +68,10 @@ async fn endpoints(app: &Notifications, claimed: &[Claimed]) -> Result<HashMap<(
     let mut found = HashMap::new();
     for claimed in claimed {
         let key = (claimed.tenant.clone(), claimed.notification.endpoint_id.clone());
-        if !found.contains_key(&key) {
-            let endpoint = app.repo.endpoint(&key.0, &key.1).await?;
-            found.insert(key, endpoint);
+        if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(key) {
+            let (tenant, id) = slot.key();
+            let endpoint = app.repo.endpoint(tenant, id).await?;
+            slot.insert(endpoint);
         }
     }
     Ok(found)

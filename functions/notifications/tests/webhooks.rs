@@ -155,3 +155,41 @@ async fn exhausted_retries_are_dead_listed_and_replayed() {
     let (status, reply) = app.call("POST", &format!("/v1/notifications/{id}/replay"), "acme", None).await;
     assert_eq!((status, reply["error"]["field"].as_str()), (409, Some("status")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn continuous_failures_past_the_threshold_disable_the_endpoint() {
+    let vars = [FAST, &[("HIVE_NOTIFICATIONS_DISABLE_AFTER", "2")]].concat();
+    let app = app("threshold", &vars).await;
+    let receiver = Receiver::start().await;
+    receiver.always("/failing", 500);
+    let (failing, _) = app.webhook("acme", &receiver.url("/failing"), json!({})).await;
+    let (_ops, _) = app.webhook("acme", &receiver.url("/ops"), json!({})).await;
+    let id = app.send("acme", &failing, "Hello?").await;
+    let dead = app.until_status("acme", &id, "dead", Duration::from_secs(15)).await;
+    let endpoint = app.ok("GET", &format!("/v1/notification-endpoints/{failing}"), "acme", json!(null)).await;
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    assert_eq!(endpoint["disabled_reason"], "2 failed attempts in a row");
+    assert_eq!(dead["last_error"], "the endpoint is disabled: 2 failed attempts in a row", "{dead}");
+    assert_eq!(dead["attempts"], 2);
+    assert_eq!(receiver.at("/failing").len(), 2, "no attempt after the endpoint is disabled");
+    receiver.until_count("/ops", 1, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tenants_rate_limit_spans_its_endpoints_and_delays_without_dropping() {
+    let vars = [FAST, &[("HIVE_NOTIFICATIONS_TENANT_RATE_PER_S", "5")]].concat();
+    let app = app("tenant_rate", &vars).await;
+    let receiver = Receiver::start().await;
+    let (one, _) = app.webhook("acme", &receiver.url("/one"), json!({})).await;
+    let (two, _) = app.webhook("acme", &receiver.url("/two"), json!({})).await;
+    let items: Vec<_> = (0..15).map(|n| json!({"endpoint_id": if n % 2 == 0 { &one } else { &two }, "subject": format!("m{n}"), "text": "x"})).collect();
+    app.ok("POST", "/v1/notifications/bulk", "acme", json!({"notifications": items})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while receiver.received.lock().unwrap().len() < 15 {
+        assert!(std::time::Instant::now() < deadline, "not all arrived");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut times: Vec<_> = receiver.received.lock().unwrap().iter().map(|r| r.at).collect();
+    times.sort();
+    assert!(times[14] - times[0] >= Duration::from_secs(2), "15 at 5/s across two endpoints took {:?}", times[14] - times[0]);
+}

@@ -167,12 +167,15 @@ pub struct Received {
     pub at: Instant,
 }
 
+/// A scripted answer: a status and its headers.
+type Answer = (u16, Vec<(String, String)>);
+
 /// A loopback HTTP receiver: each path answers from its script (status and
 /// headers), then 200 once the script is used up.
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub received: Arc<Mutex<Vec<Received>>>,
-    scripts: Arc<Mutex<BTreeMap<String, VecDeque<(u16, Vec<(String, String)>)>>>>,
+    scripts: Arc<Mutex<BTreeMap<String, VecDeque<Answer>>>>,
     always: Arc<Mutex<BTreeMap<String, u16>>>,
     pub url: String,
 }
