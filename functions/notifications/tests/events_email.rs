@@ -4,7 +4,9 @@
 //!
 //! A `study.completed` for tenant A reaches A's webhook, signed, and A's
 //! inbox, rendered; tenant B's endpoints get nothing; the same event again
-//! delivers nothing new. A 451 is retried and a 550 is dead at once.
+//! delivers nothing new, also when it comes over RabbitMQ
+//! (`HIVE_TEST_AMQP_URL`) through the consumer loop `hive serve` runs. A 451
+//! is retried and a 550 is dead at once.
 
 mod common;
 
@@ -143,4 +145,38 @@ async fn smtp_451_is_retried_and_550_is_dead_at_once() {
     assert_eq!(dead["attempts_log"][0]["status_code"], 550);
     assert_eq!(dead["attempts_log"][0]["outcome"], "permanent");
     assert!(mail_for(&never).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_published_on_rabbitmq_reach_the_subscribed_webhook_once() {
+    use infra::bus::{Bus, RabbitBus, RabbitBusSettings};
+    use infra::edge::{MemoryIdempotencyStore, runner};
+    let app = app("rabbit", common::FAST).await;
+    let receiver = Receiver::start().await;
+    let (hook, secret) = app.webhook("tenant-a", &receiver.url("/a"), json!({})).await;
+    app.ok("POST", "/v1/notification-subscriptions", "tenant-a", json!({"event_type": "study.completed", "endpoint_id": hook, "priority": "high"})).await;
+    let url = std::env::var("HIVE_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let prefix = format!("notif-test-{}-{}", std::process::id(), rand::random::<u32>());
+    let settings = RabbitBusSettings { url: url.clone(), exchange: format!("{prefix}.events"), queue_prefix: prefix, visibility_timeout: Duration::from_secs(30), max_receives: 5 };
+    let bus = RabbitBus::connect(settings).await.unwrap_or_else(|e| panic!("RabbitMQ at {url} (HIVE_TEST_AMQP_URL): {e}"));
+    let consumer = notifications::events::consumer(app.app.clone());
+    let queue = bus.subscribe(&consumer.subscription).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let store = std::sync::Arc::new(MemoryIdempotencyStore::new(1000));
+    let loop_task = tokio::spawn(runner::consume(queue, consumer, store, stopped));
+    let event = StudyCompleted(StudyFinished { study: "st-9".into(), kind: "energy".into(), status: "infeasible".into(), error: None, objective: None });
+    let envelope = Envelope::new("/hive/studies", Some("tenant-a"), "corr-9", &event, infra::time::now_ms()).unwrap();
+    // Published twice, as an at-least-once bus may deliver it.
+    bus.publish(&envelope.to_message().unwrap()).await.unwrap();
+    bus.publish(&envelope.to_message().unwrap()).await.unwrap();
+    let got = receiver.until_count("/a", 1, Duration::from_secs(15)).await;
+    let header = |name: &str| got[0].headers[name].to_str().unwrap().to_owned();
+    signature::verify(&[Secret::parse(&secret).unwrap()], &header("webhook-id"), &header("webhook-timestamp"), &header("webhook-signature"), &got[0].body, infra::time::now_ms() / 1000).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!((body["data"]["subject"].as_str(), body["data"]["source_event"].as_str()), (Some("Study st-9 completed (infeasible)"), Some(envelope.id.as_str())));
+    assert_eq!(body["data"]["priority"], "high");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.at("/a").len(), 1, "one delivery for the event");
+    stop.send(true).unwrap();
+    loop_task.await.unwrap();
 }
