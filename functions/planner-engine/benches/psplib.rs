@@ -25,7 +25,10 @@ fn main() {
     let budget = Duration::from_millis(number("PSPLIB_BUDGET_MS", 45));
     let sets = std::env::var("PSPLIB_SETS").unwrap_or_else(|_| "j30,j60".into());
 
-    println!("machine: {} cores, {}", cores(), cpu_model());
+    // Other work on the machine stretches wall times; the load says how much.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    println!("machine: {} cores, {}, load average {load}", cores(), cpu_model());
     println!("search: up to {schedules} schedules or {} ms per instance, one thread", budget.as_millis());
     for set in sets.split(',') {
         run_set(&dir.join(set), set, schedules, budget);
