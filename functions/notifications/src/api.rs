@@ -136,7 +136,6 @@ pub struct ListQuery {
 /// priority and its endpoint's quiet hours and digest.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
-    app: &Notifications,
     endpoint: Endpoint,
     priority: Priority,
     rendered: Rendered,
@@ -146,7 +145,6 @@ pub fn prepare(
     source_event: Option<String>,
     now: i64,
 ) -> NewNotification {
-    let _ = app;
     let (status, due_at) = match timing::release(priority, endpoint.quiet_hours.as_ref(), endpoint.digest_window_s.is_some(), now) {
         Release::Now => ("pending", now),
         Release::HoldUntil(end) => ("held", end),
@@ -216,7 +214,7 @@ impl Notifications {
             (header, own) => header.or(own),
         };
         let priority = body.priority.unwrap_or(Priority::Normal);
-        Ok(prepare(self, endpoint, priority, rendered, body.template_id, key, request, None, now))
+        Ok(prepare(endpoint, priority, rendered, body.template_id, key, request, None, now))
     }
 }
 

@@ -72,7 +72,7 @@ pub async fn handle(app: &Notifications, message: Message) -> Result<(), Error> 
             }
         };
         let request = serde_json::json!({"event": envelope.id});
-        let new = prepare(app, endpoint, subscription.priority, rendered, subscription.template_id.clone(), Some(envelope.id.clone()), request, Some(envelope.id.clone()), now);
+        let new = prepare(endpoint, subscription.priority, rendered, subscription.template_id.clone(), Some(envelope.id.clone()), request, Some(envelope.id.clone()), now);
         if let Some(Inserted::New(notification)) = app.repo.insert(tenant, vec![new], now).await?.into_iter().next() {
             tracing::info!(notification = %notification.id, event = %envelope.id, "event notification queued");
         }

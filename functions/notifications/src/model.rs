@@ -45,7 +45,7 @@ impl Kind {
 /// went out inside a digest message.
 pub const STATUSES: &[&str] = &["held", "digest", "pending", "delivering", "delivered", "dead", "digested"];
 
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(rename = "NotificationEndpoint")]
 pub struct Endpoint {
     pub id: String,
@@ -70,6 +70,13 @@ pub struct Endpoint {
     /// The signing secrets, newest first; never shown.
     #[serde(skip)]
     pub secrets: Vec<String>,
+}
+
+/// Without the secrets, so that a logged endpoint cannot leak them.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("id", &self.id).field("kind", &self.kind).field("target", &self.target).finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
