@@ -237,3 +237,33 @@ async fn a_worker_killed_mid_run_gives_exactly_one_retry_and_one_success() {
     assert_eq!(states, ["timeout", "success"]);
     db.drop_schema().await.unwrap();
 }
+
+/// Two Orchestrators on one database, as two processes (two Lambda
+/// instances): a task queued through one wakes a claimer waiting in the
+/// other, through PostgreSQL's LISTEN/NOTIFY. Each repo's in-process
+/// wake-up only hears its own commits, so only the database can deliver it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_queued_by_one_process_wakes_the_claimers_waiting_in_another() {
+    let (queuer, db) = repo("notify").await;
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(Duration::from_secs(30), 5));
+    let outbox = Outbox::start(db.clone() as Arc<dyn Database>, bus, OutboxSettings::standard(Duration::from_secs(3600))).await.unwrap();
+    let waiter = TaskRepo::new(db.clone() as Arc<dyn Database>, outbox);
+    let woken = waiter.queued();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    // The listener connects in the background; give it a moment, then
+    // queue until it hears (a notification before LISTEN is not kept).
+    let mut n = 0;
+    let heard = loop {
+        n += 1;
+        queuer.create("notify", "test", &[task(200_000 + n)], None).await.map_err(|e| e.to_string()).unwrap();
+        if tokio::time::timeout(Duration::from_millis(500), woken.as_mut()).await.is_ok() {
+            break true;
+        }
+        if n == 20 {
+            break false;
+        }
+    };
+    assert!(heard, "the waiting process never heard of the queued tasks");
+    db.drop_schema().await.unwrap();
+}
