@@ -82,5 +82,7 @@ fn machine() -> String {
         .ok()
         .and_then(|info| info.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
         .map_or("unknown memory".into(), |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0));
-    format!("{cpu}, {cores} cores, {memory}, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    // The machine is shared: the load average says how much of it the run had.
+    let load = std::fs::read_to_string("/proc/loadavg").ok().map_or("unknown".into(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    format!("{cpu}, {cores} cores, {memory}, {} {}, load average {load}", std::env::consts::OS, std::env::consts::ARCH)
 }
