@@ -120,19 +120,22 @@ pub fn analyse(path: &str, bytes: &[u8], config: &Config, level: Severity) -> Fi
             return report;
         }
     };
-    let index = syntax::LineIndex::new(text);
-    report.lines = text.lines().count();
-    let (depth, offset) = syntax::bracket_depth(text);
+    report.lines = syntax::line_count(text);
+    // The guards' exact scans run only where their cheap bounds say they
+    // could trip; the line index only where one did.
+    let (operators, openings) = syntax::guard_bounds(text);
+    let (depth, offset) = if openings > syntax::MAX_BRACKET_DEPTH { syntax::bracket_depth(text) } else { (0, 0) };
     if depth > syntax::MAX_BRACKET_DEPTH {
-        let (line, column) = index.position(offset);
+        let (line, column) = syntax::LineIndex::new(text).position(offset);
         let message = format!("brackets nest {depth} deep, over the limit of {}; the file was not parsed", syntax::MAX_BRACKET_DEPTH);
         parse_error(&mut report, line, column, message);
         return report;
     }
     let comment: &[u8] = if language == SourceLanguage::Python { b"#" } else { b"//" };
-    let (chain, offset) = syntax::longest_operator_chain(text, comment);
+    let (chain, offset) =
+        if operators > syntax::MAX_OPERATOR_CHAIN { syntax::longest_operator_chain(text, comment) } else { (0, 0) };
     if chain > syntax::MAX_OPERATOR_CHAIN {
-        let (line, column) = index.position(offset);
+        let (line, column) = syntax::LineIndex::new(text).position(offset);
         let message = format!("one expression chains {chain} operators, over the limit of {}; the file was not parsed", syntax::MAX_OPERATOR_CHAIN);
         parse_error(&mut report, line, column, message);
         return report;
@@ -182,7 +185,7 @@ pub fn analyse(path: &str, bytes: &[u8], config: &Config, level: Severity) -> Fi
         report.findings.push(raw(rule, severity, path, hit.line, hit.column, hit.message));
     }
     apply_suppressions(&mut report, &comments, text, config, level);
-    finish(&mut report, text, &index);
+    finish(&mut report, text);
     report
 }
 
@@ -239,9 +242,11 @@ fn apply_suppressions(report: &mut FileReport, comments: &[Comment], text: &str,
 }
 
 /// Sorts, adds the source line and the fingerprint.
-fn finish(report: &mut FileReport, text: &str, index: &syntax::LineIndex) {
+fn finish(report: &mut FileReport, text: &str) {
+    if report.findings.is_empty() {
+        return;
+    }
     let lines: Vec<&str> = text.lines().collect();
-    let _ = index;
     report.findings.sort_by(|a, b| (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule)));
     let mut seen: HashMap<(String, String), u32> = HashMap::new();
     for finding in &mut report.findings {
