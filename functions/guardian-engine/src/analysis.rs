@@ -123,8 +123,8 @@ pub fn analyse(path: &str, bytes: &[u8], config: &Config, level: Severity) -> Fi
     report.lines = syntax::line_count(text);
     // The guards' exact scans run only where their cheap bounds say they
     // could trip; the line index only where one did.
-    let (operators, openings) = syntax::guard_bounds(text);
-    let (depth, offset) = if openings > syntax::MAX_BRACKET_DEPTH { syntax::bracket_depth(text) } else { (0, 0) };
+    let (operators, deepest) = syntax::guard_bounds(text);
+    let (depth, offset) = if deepest > syntax::MAX_BRACKET_DEPTH { syntax::bracket_depth(text) } else { (0, 0) };
     if depth > syntax::MAX_BRACKET_DEPTH {
         let (line, column) = syntax::LineIndex::new(text).position(offset);
         let message = format!("brackets nest {depth} deep, over the limit of {}; the file was not parsed", syntax::MAX_BRACKET_DEPTH);

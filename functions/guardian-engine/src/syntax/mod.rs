@@ -123,7 +123,8 @@ pub fn longest_operator_chain(text: &str, line_comment: &[u8]) -> (usize, usize)
 }
 
 /// Byte classes for [`guard_bounds`]: 1 for an operator
-/// [`longest_operator_chain`] counts, 2 for an opening bracket.
+/// [`longest_operator_chain`] counts, 2 for an opening bracket, 3 for a
+/// closing one.
 const GUARD_CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
     let operators = b"+-*/%@&|^<>";
@@ -135,21 +136,25 @@ const GUARD_CLASSES: [u8; 256] = {
     table[b'(' as usize] = 2;
     table[b'[' as usize] = 2;
     table[b'{' as usize] = 2;
+    table[b')' as usize] = 3;
+    table[b']' as usize] = 3;
+    table[b'}' as usize] = 3;
     table
 };
 
-/// Cheap upper bounds, in one branch-free pass, for the guards: all the
-/// operators (no logical line holds more) and all the opening brackets (no
-/// nesting is deeper). They spare [`longest_operator_chain`]'s and
-/// [`bracket_depth`]'s exact scans on every ordinary file.
+/// In one branch-free pass, for the guards: all the operators (an upper
+/// bound: no logical line holds more) and the deepest bracket nesting (as
+/// [`bracket_depth`] counts it). The exact scans, which also locate the
+/// offence, then run only on a file that could trip them.
 pub fn guard_bounds(text: &str) -> (usize, usize) {
-    let (mut operators, mut openings) = (0usize, 0usize);
+    let (mut operators, mut depth, mut deepest) = (0usize, 0isize, 0isize);
     for &byte in text.as_bytes() {
         let class = GUARD_CLASSES[byte as usize];
-        operators += usize::from(class & 1);
-        openings += usize::from(class >> 1);
+        operators += usize::from(class == 1);
+        depth = (depth + isize::from(class == 2) - isize::from(class == 3)).max(0);
+        deepest = deepest.max(depth);
     }
-    (operators, openings)
+    (operators, deepest as usize)
 }
 
 /// The lines of `text` as `str::lines` counts them, by counting newlines.
@@ -222,3 +227,20 @@ pub struct Function {
 
 /// The last byte offset at which a syntax tree may still be this deep.
 pub const MAX_BRACKET_DEPTH: usize = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guards_bounds_agree_with_the_exact_scans() {
+        let nested = format!("{}x{}", "([{".repeat(90), "}])".repeat(90));
+        let chain = format!("x = {}1\n", "1 + ".repeat(300));
+        for text in ["", "a\n", "f(x)[0]", ")))((", "x = (1,\n (2, [3]))\n# (((\n", "s = '((('\n", nested.as_str(), chain.as_str()] {
+            let (operators, deepest) = guard_bounds(text);
+            assert_eq!(deepest, bracket_depth(text).0, "{text:?}");
+            assert!(operators >= longest_operator_chain(text, b"#").0, "{text:?}");
+            assert_eq!(line_count(text), text.lines().count(), "{text:?}");
+        }
+    }
+}
