@@ -145,25 +145,28 @@ pub fn analyse_with_progress(plan: &ValidPlan, options: &AnalysisOptions, progre
 ///
 /// A scale of 1, 6 or 60 ticks a minute makes every duration whole when it
 /// can (PERT means of whole-minute estimates are sixths). Otherwise, or when
-/// the per-tick resource profile would get too long, durations are rounded
-/// up to ticks: each task then holds its resources a little longer than it
-/// runs, so the schedule stays feasible.
+/// the per-tick resource profile (ticks × resources) would get too big,
+/// durations are rounded up to ticks, at least one: each task then holds its
+/// resources a little longer than it runs, so the schedule stays feasible.
+/// Resources no task needs are left out.
 pub fn problem(plan: &ValidPlan) -> (Problem, f64) {
-    const MAX_TICKS: f64 = 4_000_000.0;
+    const MAX_CELLS: f64 = 1_000_000.0;
+    let (names, demands) = plan.demands();
+    let used: Vec<usize> = (0..names.len()).filter(|&r| demands.iter().any(|row| row[r] > 0)).collect();
     let durations = plan.durations();
     let total: f64 = durations.iter().sum();
     let whole = |scale: f64| durations.iter().all(|d| ((d * scale) - (d * scale).round()).abs() < 1e-6);
     let mut scale = [1.0, 6.0, 60.0].into_iter().find(|&s| whole(s)).unwrap_or(60.0);
-    if total * scale > MAX_TICKS {
-        scale = MAX_TICKS / total.max(1.0);
+    let columns = used.len().max(1) as f64;
+    if total * scale * columns > MAX_CELLS {
+        scale = MAX_CELLS / (total.max(1.0) * columns);
     }
-    let ticks = durations.iter().map(|d| (d * scale - 1e-6).ceil().max(0.0) as u32).collect();
-    let (names, demands) = plan.demands();
+    let ticks = durations.iter().map(|d| (d * scale - 1e-6).ceil().max(1.0) as u32).collect();
     let problem = Problem {
         durations: ticks,
         preds: (0..plan.len()).map(|i| plan.preds(i).to_vec()).collect(),
-        demands,
-        capacities: names.into_iter().map(|(_, c)| c).collect(),
+        demands: demands.iter().map(|row| used.iter().map(|&r| row[r]).collect()).collect(),
+        capacities: used.iter().map(|&r| names[r].1).collect(),
     };
     (problem, scale)
 }

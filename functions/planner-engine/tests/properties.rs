@@ -112,3 +112,27 @@ fn the_same_plan_gives_the_same_analysis() {
     let valid = validate(&p, &LIMITS).unwrap();
     assert_eq!(analyse(&valid, &options()), analyse(&valid, &options()));
 }
+
+#[test]
+fn durations_that_are_not_whole_ticks_still_give_feasible_schedules() {
+    // 1.2345 minutes is no whole number of 1, 6 or 60 ticks a minute, and ten
+    // million-minute tasks would make the per-tick profile too long: both are
+    // rounded up to coarser ticks, which may lengthen the schedule but never
+    // make it infeasible.
+    let mut rng = StdRng::seed_from_u64(5);
+    for scale in [1.2345, 1e7] {
+        for case in 0..20 {
+            let n = rng.random_range(1..30);
+            let mut p = random_plan(&mut rng, n);
+            for t in &mut p.tasks {
+                t.estimate = planner_engine::Estimate::fixed(t.estimate.mean() * scale);
+            }
+            // Few schedules: this is about rounding, not search quality.
+            let mut few = options();
+            few.rcpsp_schedules = 10;
+            let a = analyse(&validate(&p, &LIMITS).unwrap(), &few);
+            assert_feasible(&p, &a);
+            assert!(a.makespan >= a.cpm_makespan * (1.0 - 1e-12), "scale {scale} case {case}");
+        }
+    }
+}
