@@ -5,7 +5,8 @@
 //! production, and lets W workers claim, start and complete them in
 //! batches until none is left. It reports tasks/s, the claim latency and
 //! double claims (two workers given one task, or a task with two
-//! successful runs; must be 0), and the machine it ran on.
+//! successful runs; must be 0), and the machine it ran on. It runs ANALYZE
+//! every few seconds, standing in for autovacuum on a fresh schema.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,8 +52,8 @@ struct TasksArgs {
 
 pub fn bench(args: BenchArgs) -> std::process::ExitCode {
     let BenchCommand::Tasks(args) = args.what;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a Tokio runtime");
-    match runtime.block_on(tasks(args)) {
+    let outcome = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(anyhow::Error::from).and_then(|runtime| runtime.block_on(tasks(args)));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             errln!("hive bench tasks: {error:#}");
@@ -72,16 +73,21 @@ async fn tasks(mut args: TasksArgs) -> anyhow::Result<()> {
     }
     outln!("machine: {}", machine());
     outln!("{} tasks per run, batches of {}, PostgreSQL at {}", args.tasks, args.batch, redact(args.url()));
-    outln!("{:>7} {:>10} {:>10} {:>12} {:>12} {:>13}", "workers", "seconds", "tasks/s", "claim p50", "claim p99", "double claims");
+    outln!(
+        "{:>7} {:>10} {:>10} {:>12} {:>12} {:>14} {:>15} {:>13}",
+        "workers", "seconds", "tasks/s", "claim p50", "claim p99", "heartbeat p50", "complete p50", "double claims"
+    );
     for &workers in &args.workers {
         let report = burn_down(&args, workers).await.with_context(|| format!("the run with {workers} workers"))?;
         outln!(
-            "{:>7} {:>10.2} {:>10.0} {:>10.1}ms {:>10.1}ms {:>13}",
+            "{:>7} {:>10.2} {:>10.0} {:>10.1}ms {:>10.1}ms {:>12.1}ms {:>13.1}ms {:>13}",
             workers,
             report.seconds,
             args.tasks as f64 / report.seconds,
-            report.claim_p50_ms,
-            report.claim_p99_ms,
+            percentile(&report.claims, 0.50),
+            percentile(&report.claims, 0.99),
+            percentile(&report.heartbeats, 0.50),
+            percentile(&report.completions, 0.50),
             report.double_claims
         );
         if report.double_claims > 0 {
@@ -97,11 +103,29 @@ impl TasksArgs {
     }
 }
 
+/// The Orchestrator's tables and the outbox, in the bench's schema.
+const ANALYZE: &str = "ANALYZE tasks, runs, task_deps, task_history, workers, outbox";
+
 struct Report {
     seconds: f64,
-    claim_p50_ms: f64,
-    claim_p99_ms: f64,
+    /// Request latencies in milliseconds, sorted.
+    claims: Vec<f64>,
+    heartbeats: Vec<f64>,
+    completions: Vec<f64>,
     double_claims: usize,
+}
+
+/// Each request kind's latencies, in milliseconds.
+#[derive(Default)]
+struct Latencies {
+    claims: Vec<f64>,
+    heartbeats: Vec<f64>,
+    completions: Vec<f64>,
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
 }
 
 async fn burn_down(args: &TasksArgs, workers: usize) -> anyhow::Result<Report> {
@@ -148,8 +172,25 @@ async fn serve_and_burn(args: &TasksArgs, workers: usize, db: Arc<PostgresDataba
         api.call("POST", "/v1/tasks/batch", json!({"tasks": items})).await?;
     }
 
+    // A bulk load leaves the planner without statistics, and a fresh
+    // schema's tables get none until autovacuum's next round (a minute
+    // apart by default): without them every lookup by id is planned as a
+    // scan. So the bench analyses after the load and every few seconds,
+    // as autovacuum keeps a long-lived deployment's tables analysed.
+    db.execute(ANALYZE, &[]).await?;
+    let analyser = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if let Err(error) = db.execute(ANALYZE, &[]).await {
+                    tracing::warn!(%error, "ANALYZE failed");
+                }
+            }
+        })
+    };
     let claimed: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
-    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let latencies: Arc<Mutex<Latencies>> = Arc::default();
     let completed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -162,10 +203,11 @@ async fn serve_and_burn(args: &TasksArgs, workers: usize, db: Arc<PostgresDataba
         joined??;
     }
     let seconds = started.elapsed().as_secs_f64();
+    analyser.abort();
     progress.finish_and_clear();
     server.abort();
 
-    let twice_given = claimed.lock().unwrap().values().filter(|n| **n > 1).count();
+    let twice_given = lock(&claimed).values().filter(|n| **n > 1).count();
     let rows = db
         .query("SELECT COUNT(*) AS n FROM (SELECT task FROM runs WHERE state = 'success' GROUP BY task HAVING COUNT(*) > 1) doubled", &[])
         .await?;
@@ -175,12 +217,12 @@ async fn serve_and_burn(args: &TasksArgs, workers: usize, db: Arc<PostgresDataba
     if done != args.tasks as i64 {
         bail!("{done} of {} tasks completed", args.tasks);
     }
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
-    latencies.sort_by(f64::total_cmp);
+    let latencies = std::mem::take(&mut *lock(&latencies));
     Ok(Report {
         seconds,
-        claim_p50_ms: percentile(&latencies, 0.50),
-        claim_p99_ms: percentile(&latencies, 0.99),
+        claims: sorted(latencies.claims),
+        heartbeats: sorted(latencies.heartbeats),
+        completions: sorted(latencies.completions),
         double_claims: twice_given + usize::try_from(twice_run).unwrap_or(0),
     })
 }
@@ -194,7 +236,7 @@ async fn work(
     batch: usize,
     total: usize,
     claimed: &Mutex<BTreeMap<String, u32>>,
-    latencies: &Mutex<Vec<f64>>,
+    latencies: &Mutex<Latencies>,
     completed: &AtomicUsize,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<()> {
@@ -203,22 +245,26 @@ async fn work(
     while completed.load(Ordering::SeqCst) < total {
         let asked = Instant::now();
         let reply = api.call("POST", &format!("/v1/workers/{id}/claim"), json!({"max": batch, "wait_s": 1})).await?;
-        latencies.lock().unwrap().push(asked.elapsed().as_secs_f64() * 1000.0);
+        lock(&latencies).claims.push(ms(asked));
         let runs = reply["runs"].as_array().context("claimed runs")?;
         if runs.is_empty() {
             continue;
         }
         let refs: Vec<Value> = runs.iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"]})).collect();
         {
-            let mut claimed = claimed.lock().unwrap();
+            let mut claimed = lock(&claimed);
             for run in runs {
                 *claimed.entry(run["task"]["id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
             }
         }
+        let sent = Instant::now();
         check_each(&api.call("POST", "/v1/runs/heartbeat", json!({"runs": refs})).await?, "heartbeat")?;
+        lock(&latencies).heartbeats.push(ms(sent));
         let done: Vec<Value> =
             refs.iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"], "outcome": "success", "result": {"ok": true}})).collect();
+        let sent = Instant::now();
         check_each(&api.call("POST", "/v1/runs/complete", json!({"runs": done})).await?, "completion")?;
+        lock(&latencies).completions.push(ms(sent));
         completed.fetch_add(runs.len(), Ordering::SeqCst);
         progress.inc(runs.len() as u64);
     }
@@ -252,6 +298,15 @@ impl Api {
         }
         Ok(serde_json::from_str(&text)?)
     }
+}
+
+/// The counters stay usable if a worker panicked holding them.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {

@@ -93,9 +93,17 @@ pub fn plan(args: PlanArgs) -> ExitCode {
         return ExitCode::from(EXIT_UNREADABLE);
     }
     if args.json {
-        let mut document = serde_json::to_value(&analysis).expect("an analysis serialises");
-        document["planner"] = planner.into();
-        outln!("{}", serde_json::to_string_pretty(&document).expect("a JSON value serialises"));
+        let document = serde_json::to_value(&analysis).and_then(|mut document| {
+            document["planner"] = planner.into();
+            serde_json::to_string_pretty(&document)
+        });
+        match document {
+            Ok(text) => outln!("{text}"),
+            Err(e) => {
+                errln!("the analysis did not serialise: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     } else {
         print_text(&valid, &analysis, planner);
     }
@@ -142,7 +150,7 @@ fn invalid(source: &str, errors: &[PlanError]) -> ExitCode {
 fn with_progress<T>(work: impl FnOnce(&dyn Fn(f64)) -> T) -> T {
     let bar = if std::io::stderr().is_terminal() {
         let style = ProgressStyle::with_template("analysing [{bar:30}] {percent}% {elapsed}")
-            .expect("valid bar template")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         ProgressBar::new(1000).with_style(style)
     } else {

@@ -96,10 +96,14 @@ pub fn scheduler(app: Notifications) -> ScheduledHandler {
 /// Every minute on AWS; the dispatcher every 100 ms and the scheduler every
 /// second under `hive serve`.
 pub fn dispatcher_schedule() -> Schedule {
+    // A constant of whole minutes, which is all `every` refuses.
+    // guardian: ignore[rust-unwrap]
     Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_millis(100))
 }
 
 pub fn scheduler_schedule() -> Schedule {
+    // A constant of whole minutes, which is all `every` refuses.
+    // guardian: ignore[rust-unwrap]
     Schedule::every(Duration::from_secs(60)).expect("whole minutes").locally_every(Duration::from_secs(1))
 }
 
