@@ -636,6 +636,9 @@ fn run_id(id: &str) -> Result<(), ApiError> {
 
 async fn run_heartbeat(State(o): State<Orchestrator>, identity: Identity, Path(id): Path<String>, ApiJson(body): ApiJson<RunHeartbeatBody>) -> Result<Response, ApiError> {
     run_id(&id)?;
+    if body.attempt < 1 {
+        return Err(unprocessable("attempt", "an attempt counts from 1"));
+    }
     let mut answers = o.repo.heartbeat_runs(&identity.tenant, &[(id, body.attempt)]).await?;
     let run = answers.remove(0)?;
     Ok(axum::Json(RunReply { run }).into_response())
@@ -664,6 +667,9 @@ struct CompleteBody {
 
 impl CompleteBody {
     fn completion(self, run: String, field: &str) -> Result<Completion, ApiError> {
+        if self.attempt < 1 {
+            return Err(unprocessable(&format!("{field}attempt"), "an attempt counts from 1"));
+        }
         if self.error.as_ref().is_some_and(|e| e.chars().count() > 10_000) {
             return Err(unprocessable(&format!("{field}error"), "at most 10000 characters"));
         }
@@ -756,13 +762,18 @@ struct HeartbeatBatchReply {
     runs: Vec<RunAnswer<Run>>,
 }
 
-fn batch_run_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
-    for (index, id) in ids.enumerate() {
+/// Checks a batch's runs as the schema states them: each a UUID and an
+/// attempt from 1, at most a claim's worth.
+fn batch_runs<'a>(runs: impl Iterator<Item = (&'a str, i64)>) -> Result<(), ApiError> {
+    for (index, (id, attempt)) in runs.enumerate() {
         if index >= MAX_RUNS_PER_REQUEST {
             return Err(unprocessable("runs", format!("at most {MAX_RUNS_PER_REQUEST} runs per request")));
         }
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(unprocessable(&format!("runs[{index}].run"), "a run id (a UUID)"));
+        }
+        if attempt < 1 {
+            return Err(unprocessable(&format!("runs[{index}].attempt"), "an attempt counts from 1"));
         }
     }
     Ok(())
@@ -773,7 +784,7 @@ async fn heartbeat_batch(State(o): State<Orchestrator>, identity: Identity, ApiJ
     if body.runs.is_empty() {
         return Err(unprocessable("runs", "at least one run"));
     }
-    batch_run_ids(body.runs.iter().map(|r| r.run.as_str()))?;
+    batch_runs(body.runs.iter().map(|r| (r.run.as_str(), r.attempt)))?;
     let keys: Vec<(String, i64)> = body.runs.into_iter().map(|r| (r.run, r.attempt)).collect();
     let answers = o.repo.heartbeat_runs(&identity.tenant, &keys).await?;
     let runs = keys.into_iter().zip(answers).map(|((id, _), outcome)| RunAnswer::new(id, outcome)).collect();
@@ -821,7 +832,7 @@ async fn complete_batch(State(o): State<Orchestrator>, identity: Identity, ApiJs
     if body.runs.is_empty() {
         return Err(unprocessable("runs", "at least one run"));
     }
-    batch_run_ids(body.runs.iter().map(|r| r.run.as_str()))?;
+    batch_runs(body.runs.iter().map(|r| (r.run.as_str(), r.attempt)))?;
     let completions = body
         .runs
         .into_iter()

@@ -451,4 +451,6 @@ async fn runs_heartbeat_and_complete_in_batches_each_answering_for_itself() {
     assert_eq!(events, ["create", "claim", "start", "succeed"]);
     let (status, body) = app.call("POST", "/v1/runs/complete", "acme", Some(json!({"runs": [{"run": "nope", "attempt": 1, "outcome": "success"}]}))).await;
     assert_eq!((status, body["error"]["field"].clone()), (422, json!("runs[0].run")));
+    let (status, body) = app.call("POST", "/v1/runs/heartbeat", "acme", Some(json!({"runs": [{"run": refs[0]["run"], "attempt": 0}]}))).await;
+    assert_eq!((status, body["error"]["field"].clone()), (422, json!("runs[0].attempt")));
 }
