@@ -4,8 +4,8 @@
 //! - [`api`]: the `plans-api` routes (`/v1/plans`, its Gantt chart and
 //!   approval, `/v1/usage/llm`).
 //! - [`worker`]: `planner-worker`, on `plan.requested` (propose, check,
-//!   analyse, store, announce) and `task.failed` (which of a plan's tasks
-//!   are now blocked).
+//!   analyse, store, announce) and `task.failed` or `task.rejected` (which
+//!   of a plan's tasks are now blocked).
 //! - [`propose`]: the model proposes, the code checks; one repair round,
 //!   then the deterministic heuristic.
 //!
@@ -37,7 +37,7 @@ pub use repo::PlanRepo;
 /// The worker's subscription; on AWS its queue is `<prefix>-planner-worker`.
 pub const WORKER: Subscription = Subscription {
     name: "planner-worker",
-    events: &[EventName::PlanRequested, EventName::TaskFailed],
+    events: &[EventName::PlanRequested, EventName::TaskFailed, EventName::TaskRejected],
 };
 /// Every subscription of this app; the SAM template declares exactly these.
 pub const SUBSCRIPTIONS: &[Subscription] = &[WORKER];

@@ -8,7 +8,7 @@ use infra::Error;
 use infra::edge::Message;
 use infra::events::{
     Envelope, EventName, PlanCreated, PlanFailed, PlanGenerated, PlanRequested, PlannedTask,
-    TaskFailed, WorkflowBlocked,
+    TaskFailed, TaskRejected, TaskTransition, WorkflowBlocked,
 };
 use infra::time::now_ms;
 use planner_engine::{Analysis, Complexity, Limits, Plan, analyse, validate};
@@ -47,7 +47,12 @@ impl Planner {
             }
             EventName::TaskFailed => {
                 let failed: TaskFailed = envelope.decode()?;
-                self.blocked(&tenant, &failed, &envelope).await
+                self.blocked(&tenant, &failed.0, &envelope).await
+            }
+            // A rejected task is as final as a failed one.
+            EventName::TaskRejected => {
+                let rejected: TaskRejected = envelope.decode()?;
+                self.blocked(&tenant, &rejected.0, &envelope).await
             }
             _ => Ok(()),
         }
@@ -200,15 +205,15 @@ impl Planner {
         }))
     }
 
-    /// A plan's task failed for good: every task of the plan that depends
-    /// on it, directly or not, is blocked.
+    /// A plan's task failed for good (or was rejected): every task of the
+    /// plan that depends on it, directly or not, is blocked.
     async fn blocked(
         &self,
         tenant: &str,
-        failed: &TaskFailed,
+        failed: &TaskTransition,
         envelope: &Envelope,
     ) -> Result<(), Error> {
-        let task = &failed.0.task;
+        let task = &failed.task;
         let Some((plan_id, key)) = self.repo.plan_task(tenant, task).await? else {
             return Ok(());
         };
@@ -226,7 +231,7 @@ impl Planner {
             failed_key: key.clone(),
             failed_task: task.clone(),
             blocked: dependents(&plan, &key),
-            reason: failed.0.reason.clone(),
+            reason: failed.reason.clone(),
         };
         let now = now_ms();
         let event = self.event(tenant, &envelope.correlationid, &blocked)?;

@@ -18,7 +18,7 @@ use infra::db::{PostgresDatabase, PostgresSettings};
 use infra::edge::adapters::Port;
 use infra::edge::{Adapters, Message, platform_router};
 use infra::events::{
-    Envelope, EventName, OutboxSettings, PlanCreated, TaskFailed, TaskTransition, WorkflowBlocked,
+    Envelope, EventName, OutboxSettings, PlanCreated, TaskFailed, TaskRejected, TaskTransition, WorkflowBlocked,
 };
 use infra::llm::replay::{Fixture, Replay};
 use infra::llm::{HttpLlm, Llm, NoLlm};
@@ -647,6 +647,22 @@ async fn a_user_plan_is_analysed_charted_approved_once_and_its_failures_block_th
         .await
         .unwrap();
     assert!(app.watched().await.is_empty());
+    // A rejected task is final too: `c` rejected blocks `d`.
+    let c = created.tasks.iter().find(|t| t.key == "c").unwrap();
+    let rejected = TaskRejected(TaskTransition {
+        task: c.task_id.clone(),
+        to: "rejected".into(),
+        event: "reject".into(),
+        actor: "reviewer".into(),
+        reason: Some("a critical finding".into()),
+        ..failed.0.clone()
+    });
+    let envelope = Envelope::new("/hive/orchestrator", Some("acme"), "c-3", &rejected, 0).unwrap();
+    app.planner.handle_message(message(&envelope)).await.unwrap();
+    let events = app.watched().await;
+    assert_eq!(events.len(), 1);
+    let blocked: WorkflowBlocked = events[0].decode().unwrap();
+    assert_eq!((blocked.failed_key.as_str(), blocked.blocked.as_slice()), ("c", &["d".to_owned()][..]));
 }
 
 #[tokio::test]
