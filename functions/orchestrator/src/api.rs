@@ -686,11 +686,7 @@ impl CompleteBody {
 
 impl Orchestrator {
     async fn complete(&self, tenant: &str, completions: &[Completion]) -> Result<Vec<Result<Finished, Denied>>, ApiError> {
-        let settings = self.settings.clone();
-        let backoff = move |attempt: i64| {
-            orchestrator_engine::backoff(attempt.max(1) as u32, settings.backoff_base, settings.backoff_cap, rand::random::<f64>())
-        };
-        Ok(self.repo.complete_runs(tenant, completions, backoff).await?)
+        Ok(self.repo.complete_runs(tenant, completions, self.settings.backoff()).await?)
     }
 }
 

@@ -55,12 +55,8 @@ impl Orchestrator {
 
     /// One scheduler pass.
     pub async fn sweep(&self) -> Result<repo::Sweep, Error> {
-        let settings = self.settings.clone();
-        let backoff = move |attempt: i64| {
-            orchestrator_engine::backoff(attempt.max(1) as u32, settings.backoff_base, settings.backoff_cap, rand::random::<f64>())
-        };
         let offline_after = i64::try_from(self.settings.worker_offline_after.as_millis()).unwrap_or(i64::MAX / 4);
-        self.repo.sweep(offline_after, backoff).await
+        self.repo.sweep(offline_after, self.settings.backoff()).await
     }
 
     /// Applies one `review.completed` (a task that is not in review, or a

@@ -114,6 +114,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// A retry's delay after `attempt`: exponential from the base, capped,
+    /// with full jitter. The scheduler and completions both use it.
+    pub fn backoff(&self) -> impl Fn(i64) -> Duration + Send + Sync + 'static {
+        let (base, cap) = (self.backoff_base, self.backoff_cap);
+        move |attempt| orchestrator_engine::backoff(attempt.max(1) as u32, base, cap, rand::random::<f64>())
+    }
+
     /// `HIVE_TASKS_ROLE_LIMITS=backend=2,frontend=2,infra=1` (0 unlimited),
     /// `HIVE_TASKS_ZOMBIE_AFTER`, `HIVE_TASKS_START_TO_CLOSE`,
     /// `HIVE_TASKS_SCHEDULE_TO_START`, `HIVE_TASKS_WORKER_OFFLINE_AFTER`

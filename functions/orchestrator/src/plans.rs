@@ -6,7 +6,10 @@
 //! a redelivery creates nothing. A plan's tasks go to review before they
 //! complete: that is the work-automation loop (the Reviewer decides).
 
+use std::collections::BTreeMap;
+
 use infra::Error;
+use infra::edge::ApiError;
 use infra::events::{PlanCreated, PlannedTask};
 use orchestrator_engine::{Priority, topological_order};
 
@@ -32,23 +35,29 @@ impl Orchestrator {
     async fn planned_tasks(&self, tenant: &str, plan: &PlanCreated) -> Result<Vec<NewTask>, Error> {
         let graph: Vec<(&str, Vec<&str>)> = plan.tasks.iter().map(|t| (t.key.as_str(), t.depends_on.iter().map(String::as_str).collect())).collect();
         let order = topological_order(&graph).map_err(|error| Error::invalid("tasks", error.to_string()))?;
-        let id_of = |key: &str| plan.tasks.iter().find(|t| t.key == key).map(|t| t.task_id.clone());
+        // Every key is known: the graph check refused unknown dependencies.
+        let ids: BTreeMap<&str, &str> = plan.tasks.iter().map(|t| (t.key.as_str(), t.task_id.as_str())).collect();
         let mut tasks = Vec::with_capacity(plan.tasks.len());
         let mut roles = Vec::new();
         for index in order {
             let planned = &plan.tasks[index];
             let field = format!("tasks[{index}]");
             uuid::Uuid::parse_str(&planned.task_id).map_err(|_| Error::invalid(format!("{field}.task_id"), "a task id is a UUID"))?;
-            let body = task_body(plan, planned, |key| id_of(key).unwrap_or_default(), &field)?;
+            let body = task_body(plan, planned, &ids, &field)?;
             roles.push((format!("{field}.role"), planned.role.as_str()));
-            tasks.push(self.new_task(planned.task_id.clone(), body, &field).map_err(|e| Error::invalid(e.field().unwrap_or("tasks"), e.message()))?);
+            tasks.push(self.new_task(planned.task_id.clone(), body, &field).map_err(invalid_plan)?);
         }
-        self.check_roles(tenant, &roles).await.map_err(|e| Error::invalid(e.field().unwrap_or("tasks"), e.message()))?;
+        self.check_roles(tenant, &roles).await.map_err(invalid_plan)?;
         Ok(tasks)
     }
 }
 
-fn task_body(plan: &PlanCreated, task: &PlannedTask, id_of: impl Fn(&str) -> String, field: &str) -> Result<TaskBody, Error> {
+/// The API's refusal of a task, as the consumer's permanent error.
+fn invalid_plan(error: ApiError) -> Error {
+    Error::invalid(error.field().unwrap_or("tasks"), error.message())
+}
+
+fn task_body(plan: &PlanCreated, task: &PlannedTask, ids: &BTreeMap<&str, &str>, field: &str) -> Result<TaskBody, Error> {
     let priority = match task.priority.as_deref() {
         None => Priority::Normal,
         Some(name) => serde_json::from_value(name.into()).map_err(|_| Error::invalid(format!("{field}.priority"), format!("unknown priority {name:?}")))?,
@@ -72,7 +81,7 @@ fn task_body(plan: &PlanCreated, task: &PlannedTask, id_of: impl Fn(&str) -> Str
         rework_limit: None,
         acceptance_criteria: task.acceptance_criteria.clone(),
         input,
-        depends_on: task.depends_on.iter().map(|key| id_of(key)).collect(),
+        depends_on: task.depends_on.iter().map(|key| ids.get(key.as_str()).copied().unwrap_or_default().to_owned()).collect(),
         cancel_on_upstream_failure: true,
         timeouts: None,
     })

@@ -528,13 +528,17 @@ impl TaskRepo {
         let (pending, running) = (pick(RunState::Pending), pick(RunState::Running));
         let mut updated = tx.touch_runs(&pending, true).await?;
         updated.extend(tx.touch_runs(&running, false).await?);
-        let started: BTreeMap<&str, i64> =
-            live.iter().filter_map(|l| l.as_ref().ok()).filter(|(r, t)| pending.contains(&r.id.as_str()) && t.state == TaskState::Assigned).map(|(r, t)| (t.id.as_str(), r.attempt)).collect();
-        let ids: Vec<&str> = started.keys().copied().collect();
-        let moved = tx.transition_many(TaskState::Assigned, TaskEvent::Start, &ids, None, |t| started.get(t.id.as_str()).copied()).await?;
-        if moved.len() != ids.len() || updated.len() != pending.len() + running.len() {
-            return Err(Denied::Stale("a run or its task changed meanwhile; send the heartbeat again".into()));
+        if updated.len() != pending.len() + running.len() {
+            return Err(Denied::Stale("a run changed meanwhile; send the heartbeat again".into()));
         }
+        let started: BTreeMap<&str, i64> = live
+            .iter()
+            .filter_map(|l| l.as_ref().ok())
+            .filter(|(r, t)| r.state == RunState::Pending && t.state == TaskState::Assigned)
+            .map(|(r, t)| (t.id.as_str(), r.attempt))
+            .collect();
+        let ids: Vec<&str> = started.keys().copied().collect();
+        tx.expect_moved(TaskState::Assigned, TaskEvent::Start, &ids, None, |t| started.get(t.id.as_str()).copied()).await?;
         self.commit(tx).await?;
         let mut by_id: BTreeMap<String, Run> = updated.into_iter().map(|r| (r.id.clone(), r)).collect();
         Ok(live.into_iter().map(|l| l.map(|(run, _)| by_id.remove(&run.id).unwrap_or(run))).collect())
