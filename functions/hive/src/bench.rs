@@ -245,26 +245,26 @@ async fn work(
     while completed.load(Ordering::SeqCst) < total {
         let asked = Instant::now();
         let reply = api.call("POST", &format!("/v1/workers/{id}/claim"), json!({"max": batch, "wait_s": 1})).await?;
-        lock(&latencies).claims.push(ms(asked));
+        lock(latencies).claims.push(ms(asked));
         let runs = reply["runs"].as_array().context("claimed runs")?;
         if runs.is_empty() {
             continue;
         }
         let refs: Vec<Value> = runs.iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"]})).collect();
         {
-            let mut claimed = lock(&claimed);
+            let mut claimed = lock(claimed);
             for run in runs {
                 *claimed.entry(run["task"]["id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
             }
         }
         let sent = Instant::now();
         check_each(&api.call("POST", "/v1/runs/heartbeat", json!({"runs": refs})).await?, "heartbeat")?;
-        lock(&latencies).heartbeats.push(ms(sent));
+        lock(latencies).heartbeats.push(ms(sent));
         let done: Vec<Value> =
             refs.iter().map(|r| json!({"run": r["run"], "attempt": r["attempt"], "outcome": "success", "result": {"ok": true}})).collect();
         let sent = Instant::now();
         check_each(&api.call("POST", "/v1/runs/complete", json!({"runs": done})).await?, "completion")?;
-        lock(&latencies).completions.push(ms(sent));
+        lock(latencies).completions.push(ms(sent));
         completed.fetch_add(runs.len(), Ordering::SeqCst);
         progress.inc(runs.len() as u64);
     }

@@ -10,34 +10,14 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, mint};
+use support::{Database, Server, mint, reviewer_fixture};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// The Reviewer's clean fixture: documented, tested code.
-fn clean_files() -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reviewer-engine/tests/fixtures/clean");
-    let mut files = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap() != "expected" {
-                let relative = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
-                files.push(json!({"path": relative, "content": std::fs::read_to_string(&path).unwrap()}));
-            }
-        }
-    }
-    files
 }
 
 struct Hive {
@@ -97,19 +77,8 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(axum::http::HeaderMap, Value)>>>)
 
 #[tokio::test]
 async fn a_plan_runs_through_the_orchestrator_the_reviewer_and_guardian_and_its_reviews_reach_the_webhook() {
-    let admin_url = env_or("HIVE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
-    let admin = infra::db::PostgresDatabase::connect(&infra::db::PostgresSettings {
-        url: admin_url.clone(),
-        max_connections: 1,
-        connect_timeout: Duration::from_secs(5),
-        schema: None,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} (HIVE_TEST_POSTGRES_URL): {e}"));
-    let name = format!("loop_e2e_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
-    infra::db::Database::execute(&admin, &format!("CREATE DATABASE {name}"), &[]).await.unwrap();
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-    let database_url = format!("{base}/{name}");
+    let database = Database::create(&env_or("HIVE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"), "loop_e2e").await;
+    let database_url = database.url.clone();
     let amqp = env_or("HIVE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
     let prefix = format!("loop-e2e-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
@@ -168,7 +137,7 @@ async fn a_plan_runs_through_the_orchestrator_the_reviewer_and_guardian_and_its_
             .await;
         assert_eq!(&run["task"]["id"], task, "the plan's order: the export waits for the stock module");
         assert_eq!(run["task"]["input"]["plan_id"], plan_id.as_str());
-        let body = json!({"attempt": run["attempt"], "outcome": "success", "result": {"files": clean_files()}});
+        let body = json!({"attempt": run["attempt"], "outcome": "success", "result": {"files": reviewer_fixture("clean")}});
         let done = hive.ok(reqwest::Method::POST, &format!("/v1/runs/{}/complete", run["run"].as_str().unwrap()), Some(body)).await;
         assert_eq!(done["task"]["state"], "review_pending");
         let state = hive
@@ -198,5 +167,5 @@ async fn a_plan_runs_through_the_orchestrator_the_reviewer_and_guardian_and_its_
     assert_eq!(deliveries.len(), 2, "one delivery per review");
 
     assert!(hive.server.stop());
-    let _ = infra::db::Database::execute(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[]).await;
+    database.drop_it().await;
 }

@@ -8,32 +8,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, mint};
+use support::{Database, Server, mint, reviewer_fixture as fixture};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn fixture(name: &str) -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reviewer-engine/tests/fixtures").join(name);
-    let mut files = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap() != "expected" {
-                let relative = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
-                files.push(json!({"path": relative, "content": std::fs::read_to_string(&path).unwrap()}));
-            }
-        }
-    }
-    files
 }
 
 /// Code no reviewer should take: secrets, `eval`, `exec`, `pickle`, path
@@ -106,42 +87,9 @@ impl Hive {
     }
 }
 
-/// A database of this test's own, dropped at the end.
-struct Database {
-    admin: std::sync::Arc<infra::db::PostgresDatabase>,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin_url: &str) -> Database {
-        let settings = infra::db::PostgresSettings {
-            url: admin_url.to_owned(),
-            max_connections: 1,
-            connect_timeout: Duration::from_secs(5),
-            schema: None,
-        };
-        let admin = std::sync::Arc::new(
-            infra::db::PostgresDatabase::connect(&settings)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} (HIVE_TEST_POSTGRES_URL) is unreachable: {e}")),
-        );
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let name = format!("reviews_e2e_{nanos:x}_{}", std::process::id());
-        infra::db::Database::execute(&*admin, &format!("CREATE DATABASE {name}"), &[]).await.unwrap();
-        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
-        Database { admin, url: format!("{base}/{name}"), name }
-    }
-
-    async fn drop_it(self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = infra::db::Database::execute(&*self.admin, &sql, &[]).await;
-    }
-}
-
 #[tokio::test]
 async fn tasks_in_review_are_approved_reworked_or_rejected_by_the_reviewer_on_guardians_facts() {
-    let database = Database::create(&env_or("HIVE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")).await;
+    let database = Database::create(&env_or("HIVE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"), "reviews_e2e").await;
     let amqp = env_or("HIVE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("reviews-e2e-{}", std::process::id());

@@ -133,3 +133,57 @@ pub async fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     assert_eq!(content_type.as_deref(), Some("application/json"), "GET {url} answered {status} non-JSON: {text}");
     (status, serde_json::from_str(&text).unwrap())
 }
+
+/// A submission from the Reviewer's fixtures (`clean`, `aws-key`, …): each
+/// file under it, by its path relative to the fixture, as `{path, content}`.
+pub fn reviewer_fixture(name: &str) -> Vec<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reviewer-engine/tests/fixtures").join(name);
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().unwrap() != "expected" {
+                let relative = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                files.push(serde_json::json!({"path": relative, "content": std::fs::read_to_string(&path).unwrap()}));
+            }
+        }
+    }
+    files
+}
+
+/// A PostgreSQL database of a test's own, for a `hive serve` of its own;
+/// `drop_it` removes it.
+pub struct Database {
+    admin: std::sync::Arc<infra::db::PostgresDatabase>,
+    name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub async fn create(admin_url: &str, prefix: &str) -> Database {
+        let settings = infra::db::PostgresSettings {
+            url: admin_url.to_owned(),
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+            schema: None,
+        };
+        let admin = std::sync::Arc::new(
+            infra::db::PostgresDatabase::connect(&settings)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} (HIVE_TEST_POSTGRES_URL) is unreachable: {e}")),
+        );
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let name = format!("{prefix}_{nanos:x}_{}", std::process::id());
+        infra::db::Database::execute(&*admin, &format!("CREATE DATABASE {name}"), &[]).await.unwrap();
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+        Database { admin, url: format!("{base}/{name}"), name }
+    }
+
+    pub async fn drop_it(self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = infra::db::Database::execute(&*self.admin, &sql, &[]).await;
+    }
+}
