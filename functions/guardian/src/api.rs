@@ -7,7 +7,8 @@
 //! body (the platform's limit is 1 MiB) is uploaded in parts, each a
 //! request of its own, into the object store under the tenant; a review
 //! then names the upload instead of carrying `files`. A file sent again in
-//! a later part replaces the earlier one.
+//! a later part replaces the earlier one. The mechanism and its limits are
+//! [`infra::uploads`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use infra::auth::{Identity, Verifier};
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::events::CodeAnalysisRequested;
 use infra::telemetry::RequestIds;
+use infra::uploads::{self, UploadFile};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,11 +34,6 @@ pub const REVIEW_PATH: &str = "/v1/guardian/reviews/{id}";
 pub const SARIF_PATH: &str = "/v1/guardian/reviews/{id}/sarif";
 pub const UPLOADS_PATH: &str = "/v1/guardian/uploads";
 pub const UPLOAD_FILES_PATH: &str = "/v1/guardian/uploads/{id}/files";
-/// Files in one request (a submission or an upload's part).
-pub const MAX_FILES: usize = 1000;
-/// An upload's limits over all its parts.
-pub const MAX_UPLOAD_FILES: u64 = 10_000;
-pub const MAX_UPLOAD_BYTES: u64 = 32 * 1024 * 1024;
 
 pub fn routes(guardian: Guardian, verifier: Arc<Verifier>) -> Router {
     let authenticated = Router::new()
@@ -170,43 +167,14 @@ pub struct ReviewView {
     pub metrics: Option<Value>,
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message).with_field(field)
-}
-
-/// Checks a submission; each problem is a 422 naming its field.
+/// Checks a submission; each problem is a 422 naming its field. A named
+/// upload is checked against the tenant's uploads by the caller.
 fn validate(body: &SubmitBody) -> Result<(), ApiError> {
     match (&body.files, &body.upload) {
-        (Some(files), None) => validate_files(files),
-        (None, Some(upload)) if is_upload_id(upload) => Ok(()),
-        (None, Some(upload)) => Err(invalid("upload", format!("{upload:?} is not an upload id"))),
-        _ => Err(invalid("files", "exactly one of `files` and `upload`")),
+        (Some(files), None) => uploads::check_paths(files.iter().map(|f| f.path.as_str())),
+        (None, Some(_)) => Ok(()),
+        _ => Err(uploads::invalid("files", "exactly one of `files` and `upload`")),
     }
-}
-
-/// An upload id is one of ours: a hyphenated UUID (it is part of object keys).
-pub fn is_upload_id(id: &str) -> bool {
-    id.len() == 36 && uuid::Uuid::parse_str(id).is_ok()
-}
-
-/// Checks files' count and paths; each problem is a 422 naming its field.
-fn validate_files(files: &[SourceFile]) -> Result<(), ApiError> {
-    if files.is_empty() || files.len() > MAX_FILES {
-        return Err(invalid("files", format!("between 1 and {MAX_FILES} files")));
-    }
-    for (i, file) in files.iter().enumerate() {
-        let path = &file.path;
-        let bad = path.is_empty()
-            || path.len() > 1024
-            || path.starts_with('/')
-            || path.contains('\\')
-            || path.contains('\0')
-            || path.split('/').any(|s| s == ".." || s.is_empty());
-        if bad {
-            return Err(invalid(format!("files[{i}].path"), "a relative path with `/` separators, without `..` or empty segments"));
-        }
-    }
-    Ok(())
 }
 
 async fn submit(
@@ -218,10 +186,8 @@ async fn submit(
     identity.require_scopes(&[WRITE_SCOPE])?;
     validate(&body)?;
     let tenant = identity.tenant.as_str();
-    if let Some(upload) = &body.upload
-        && guardian.repo.upload(tenant, upload).await?.is_none()
-    {
-        return Err(invalid("upload", format!("no upload {upload}")));
+    if let Some(upload) = &body.upload {
+        guardian.uploads.named(tenant, upload).await?;
     }
     let id = uuid::Uuid::new_v4().to_string();
     let request_key = keys::request(tenant, &id);
@@ -288,8 +254,8 @@ async fn sarif(State(guardian): State<Guardian>, identity: Identity, Path(id): P
     Ok(response)
 }
 
-fn part_size(part: &UploadPart) -> (u64, u64) {
-    (part.files.len() as u64, part.files.iter().map(|f| f.content.len() as u64).sum())
+fn part_files(part: UploadPart) -> Vec<UploadFile> {
+    part.files.into_iter().map(|f| UploadFile { path: f.path, content: f.content }).collect()
 }
 
 /// `POST /v1/guardian/uploads`: a new upload with its first part; 201.
@@ -299,16 +265,11 @@ async fn create_upload(
     ApiJson(part): ApiJson<UploadPart>,
 ) -> Result<Response, ApiError> {
     identity.require_scopes(&[WRITE_SCOPE])?;
-    validate_files(&part.files)?;
-    let tenant = identity.tenant.as_str();
-    let id = uuid::Uuid::new_v4().to_string();
-    let (files, bytes) = part_size(&part);
-    let body = serde_json::to_vec(&part).map_err(ApiError::internal)?;
-    guardian.objects.put(&keys::upload_part(tenant, &id, 1), body, "application/json").await?;
-    guardian.repo.create_upload(tenant, &id, files, bytes, now_ms()).await?;
-    let view = UploadView { id: id.clone(), files, bytes, parts: 1 };
+    let (id, totals) = guardian.uploads.create(identity.tenant.as_str(), part_files(part), now_ms()).await?;
+    let location = format!("{UPLOADS_PATH}/{id}");
+    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
     let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
-    if let Ok(value) = format!("{UPLOADS_PATH}/{id}").parse() {
+    if let Ok(value) = location.parse() {
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
@@ -322,21 +283,7 @@ async fn add_upload_files(
     ApiJson(part): ApiJson<UploadPart>,
 ) -> Result<Response, ApiError> {
     identity.require_scopes(&[WRITE_SCOPE])?;
-    let tenant = identity.tenant.as_str();
-    let missing = || ApiError::not_found(format!("no upload {id}"));
-    if !is_upload_id(&id) || guardian.repo.upload(tenant, &id).await?.is_none() {
-        return Err(missing());
-    }
-    validate_files(&part.files)?;
-    let (files, bytes) = part_size(&part);
-    let Some(totals) = guardian.repo.add_upload_part(tenant, &id, files, bytes, MAX_UPLOAD_FILES, MAX_UPLOAD_BYTES).await? else {
-        return Err(invalid(
-            "files",
-            format!("the upload would hold more than {MAX_UPLOAD_FILES} files or {MAX_UPLOAD_BYTES} bytes"),
-        ));
-    };
-    let body = serde_json::to_vec(&part).map_err(ApiError::internal)?;
-    guardian.objects.put(&keys::upload_part(tenant, &id, totals.parts), body, "application/json").await?;
+    let totals = guardian.uploads.add(identity.tenant.as_str(), &id, part_files(part)).await?;
     let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
     Ok(axum::Json(view).into_response())
 }

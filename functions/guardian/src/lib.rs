@@ -35,6 +35,7 @@ use infra::edge::registry::QueueConsumer;
 use infra::edge::{Adapters, Function, message_handler};
 use infra::events::{Envelope, Event, EventName, Outbox, OutboxSettings};
 use infra::objects::ObjectStore;
+use infra::uploads::Uploads;
 
 pub use config::Settings;
 pub use repo::ReviewRepo;
@@ -53,6 +54,8 @@ pub const READ_SCOPE: &str = "guardian:read";
 pub struct Guardian {
     pub repo: ReviewRepo,
     pub objects: Arc<dyn ObjectStore>,
+    /// Bundles uploaded in parts, under `guardian/<tenant>/uploads/`.
+    pub uploads: Uploads,
     pub outbox: Outbox,
     pub settings: Settings,
     pub github: github::GitHub,
@@ -64,6 +67,7 @@ impl Guardian {
         let guardian = Guardian {
             repo: ReviewRepo::new(adapters.database.adapter.clone()),
             objects: adapters.objects.adapter.clone(),
+            uploads: Uploads::new(adapters.database.adapter.clone(), adapters.objects.adapter.clone(), "guardian", repo::UPLOADS_TABLE),
             outbox,
             github: github::GitHub::new(&settings.github_api_url, settings.github_token.clone())?,
             settings,
@@ -110,12 +114,5 @@ pub mod keys {
     }
     pub fn sarif(tenant: &str, id: &str) -> String {
         format!("guardian/{tenant}/{id}/review.sarif.json")
-    }
-    /// Every part of an upload, in order (the part number is zero-padded).
-    pub fn upload_parts(tenant: &str, upload: &str) -> String {
-        format!("guardian/{tenant}/uploads/{upload}/")
-    }
-    pub fn upload_part(tenant: &str, upload: &str, part: u64) -> String {
-        format!("{}part-{part:05}.json", upload_parts(tenant, upload))
     }
 }

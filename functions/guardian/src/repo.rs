@@ -7,6 +7,9 @@ use infra::Error;
 use infra::db::{Database, Migration, Value};
 use infra::events::{Envelope, Inbox, Outbox, Staged};
 
+/// The table of uploads ([`infra::uploads`]).
+pub const UPLOADS_TABLE: &str = "guardian_uploads";
+
 pub fn migrations() -> Vec<Migration> {
     vec![Migration::portable(
         7001,
@@ -28,36 +31,7 @@ pub fn migrations() -> Vec<Migration> {
             received_at BIGINT NOT NULL
         );",
     ),
-    Migration::portable(
-        7002,
-        "guardian uploads",
-        "CREATE TABLE IF NOT EXISTS guardian_uploads (
-            tenant TEXT NOT NULL,
-            id TEXT NOT NULL,
-            files BIGINT NOT NULL,
-            bytes BIGINT NOT NULL,
-            parts BIGINT NOT NULL,
-            created_at BIGINT NOT NULL,
-            PRIMARY KEY (tenant, id)
-        );",
-    )]
-}
-
-/// An upload's totals over its parts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UploadRow {
-    pub files: u64,
-    pub bytes: u64,
-    pub parts: u64,
-}
-
-fn upload_row(row: &infra::db::Row) -> Result<UploadRow, Error> {
-    let int = |name: &str| row.int(name).map(|n| u64::try_from(n).unwrap_or(0));
-    Ok(UploadRow { files: int("files")?, bytes: int("bytes")?, parts: int("parts")? })
-}
-
-fn count(n: u64) -> Value {
-    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    infra::uploads::migration(7002, "guardian uploads", UPLOADS_TABLE)]
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,56 +83,6 @@ impl ReviewRepo {
             .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// A new upload holding its first part.
-    pub async fn create_upload(&self, tenant: &str, id: &str, files: u64, bytes: u64, now: i64) -> Result<(), Error> {
-        self.db
-            .execute(
-                "INSERT INTO guardian_uploads (tenant, id, files, bytes, parts, created_at) VALUES ($1, $2, $3, $4, 1, $5)",
-                &[tenant.into(), id.into(), count(files), count(bytes), Value::Int(now)],
-            )
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn upload(&self, tenant: &str, id: &str) -> Result<Option<UploadRow>, Error> {
-        let rows = self
-            .db
-            .query("SELECT files, bytes, parts FROM guardian_uploads WHERE tenant = $1 AND id = $2", &[tenant.into(), id.into()])
-            .await?;
-        rows.first().map(upload_row).transpose()
-    }
-
-    /// Reserves the next part of an upload, within the limits, in one
-    /// statement so that concurrent parts get distinct numbers. `None` when
-    /// the part would take the upload over a limit (or it does not exist).
-    pub async fn add_upload_part(
-        &self,
-        tenant: &str,
-        id: &str,
-        files: u64,
-        bytes: u64,
-        max_files: u64,
-        max_bytes: u64,
-    ) -> Result<Option<UploadRow>, Error> {
-        let mut tx = self.db.begin().await?;
-        let updated = tx
-            .execute(
-                "UPDATE guardian_uploads SET files = files + $3, bytes = bytes + $4, parts = parts + 1 \
-                 WHERE tenant = $1 AND id = $2 AND files + $3 <= $5 AND bytes + $4 <= $6",
-                &[tenant.into(), id.into(), count(files), count(bytes), count(max_files), count(max_bytes)],
-            )
-            .await?;
-        if updated == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let rows = tx
-            .query("SELECT files, bytes, parts FROM guardian_uploads WHERE tenant = $1 AND id = $2", &[tenant.into(), id.into()])
-            .await?;
-        tx.commit().await?;
-        rows.first().map(upload_row).transpose()
     }
 
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<ReviewRow>, Error> {

@@ -9,7 +9,7 @@ use infra::edge::Message;
 use infra::events::{CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName};
 use serde_json::json;
 
-use crate::api::{SourceFile, SubmitBody, UploadPart};
+use crate::api::{SourceFile, SubmitBody};
 use crate::{Guardian, WORKER, keys, now_ms};
 
 /// A stack deep enough for any tree the engine's guards let through.
@@ -97,8 +97,8 @@ impl Guardian {
             });
             let files = match (body.files, body.upload) {
                 (Some(files), _) => files,
-                (None, Some(upload)) => match self.upload_files(&request.tenant, &upload).await? {
-                    Ok(files) => files,
+                (None, Some(upload)) => match self.uploads.files(&request.tenant, &upload).await? {
+                    Ok(files) => files.into_iter().map(|f| SourceFile { path: f.path, content: f.content }).collect(),
                     Err(message) => return Ok(Err(message.into())),
                 },
                 (None, None) => return Ok(Err("the review request names neither files nor an upload".into())),
@@ -130,33 +130,6 @@ impl Guardian {
             }
         }
         Ok(Ok(Input { files, changed: Some(changed), config }))
-    }
-
-    /// An upload's files over its parts, in order; a path sent again
-    /// replaces its earlier content where it first appeared.
-    async fn upload_files(&self, tenant: &str, upload: &str) -> Result<Result<Vec<SourceFile>, String>, Error> {
-        let mut files: Vec<SourceFile> = Vec::new();
-        let mut at: BTreeMap<String, usize> = BTreeMap::new();
-        for object in self.objects.list(&keys::upload_parts(tenant, upload)).await? {
-            let bytes = self.objects.get(&object.key).await?;
-            let part: UploadPart = match serde_json::from_slice(&bytes) {
-                Ok(part) => part,
-                Err(e) => return Ok(Err(format!("{} is not an upload part: {e}", object.key))),
-            };
-            for file in part.files {
-                match at.get(&file.path) {
-                    Some(&i) => files[i] = file,
-                    None => {
-                        at.insert(file.path.clone(), files.len());
-                        files.push(file);
-                    }
-                }
-            }
-        }
-        if files.is_empty() {
-            return Ok(Err(format!("upload {upload} holds no files")));
-        }
-        Ok(Ok(files))
     }
 
     pub async fn run(&self, request: &CodeAnalysisRequested, envelope: &Envelope) -> Result<(), Error> {

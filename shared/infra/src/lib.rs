@@ -21,5 +21,6 @@ pub mod objects;
 pub mod aws;
 pub mod time;
 pub mod ssrf;
+pub mod uploads;
 
 pub use error::Error;
