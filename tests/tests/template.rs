@@ -131,8 +131,14 @@ fn only_the_events_topic_exists_and_publishers_may_publish_to_it_alone() {
     let resources = resources();
     let topics: Vec<&String> = of_type(&resources, "AWS::SNS::Topic").into_iter().map(|(id, _)| id).collect();
     assert_eq!(topics, ["EventsTopic"]);
-    for (id, function) in of_type(&resources, "AWS::Serverless::Function") {
-        let Some(policies) = function["Properties"]["Policies"].as_vec() else { continue };
+    // Inline policies, and the managed ones functions share by reference.
+    let managed = of_type(&resources, "AWS::IAM::ManagedPolicy")
+        .into_iter()
+        .map(|(id, policy)| (id, vec![policy["Properties"]["PolicyDocument"].clone()]));
+    let inline = of_type(&resources, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, function)| (id, function["Properties"]["Policies"].as_vec().cloned().unwrap_or_default()));
+    for (id, policies) in inline.chain(managed) {
         for statement in policies.iter().flat_map(|p| p["Statement"].as_vec().cloned().unwrap_or_default()) {
             let actions: Vec<String> = match &statement["Action"] {
                 Yaml::String(a) => vec![a.clone()],

@@ -1,6 +1,7 @@
 //! The load benchmark: 10,000 webhook notifications (bulk requests of
 //! 1,000) to a loopback receiver, on PostgreSQL and Redis
-//! (`HIVE_TEST_POSTGRES_URL`, `HIVE_TEST_REDIS_URL`), with one dispatcher.
+//! (`HIVE_TEST_POSTGRES_URL`, `HIVE_TEST_REDIS_URL`), with the dispatcher
+//! consuming its queue (in-process) as `hive serve` runs it.
 //! Prints deliveries per second, request-to-delivery latency (p50, p99,
 //! max), lost and duplicated deliveries, and the machine.
 //!
@@ -63,7 +64,7 @@ async fn main() {
     let lost = requested_at.keys().filter(|id| !first.contains_key(*id)).count();
     let duplicated = received.len() - first.len();
     let elapsed = last - started;
-    println!("notifications delivery benchmark: {count} webhook notifications, {ENDPOINTS} endpoints, bulk requests of {BULK}, one dispatcher (64 in flight), PostgreSQL and Redis");
+    println!("notifications delivery benchmark: {count} webhook notifications, {ENDPOINTS} endpoints, bulk requests of {BULK}, one dispatcher consuming its queue (64 attempts in flight), PostgreSQL and Redis");
     println!("  accepted by the API in {:.2} s ({:.0} notifications/s)", accepted.as_secs_f64(), count as f64 / accepted.as_secs_f64());
     println!("  delivered {} in {:.2} s from the first request: {:.0} deliveries/s", first.len(), elapsed.as_secs_f64(), first.len() as f64 / elapsed.as_secs_f64());
     println!("  request-to-delivery latency: p50 {} ms, p99 {} ms, max {} ms", pick(0.5).as_millis(), pick(0.99).as_millis(), latencies.last().copied().unwrap_or_default().as_millis());

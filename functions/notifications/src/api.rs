@@ -242,7 +242,7 @@ async fn create(State(app): State<Notifications>, identity: Identity, headers: H
     let key = idempotency_key(&headers)?;
     let now = infra::time::now_ms();
     let new = app.new_notification(&identity.tenant, body, key, "", now, &mut HashMap::new()).await?;
-    match app.repo.insert(&identity.tenant, vec![new], now).await?.pop() {
+    match crate::dispatch::insert(&app, &identity.tenant, vec![new], now).await?.pop() {
         Some(Inserted::New(notification)) => Ok((StatusCode::ACCEPTED, axum::Json(notification)).into_response()),
         Some(Inserted::Replay(notification)) => Ok((StatusCode::OK, axum::Json(notification)).into_response()),
         Some(Inserted::Mismatch(_)) => Err(mismatch("Idempotency-Key")),
@@ -250,8 +250,11 @@ async fn create(State(app): State<Notifications>, identity: Identity, headers: H
     }
 }
 
-async fn bulk(State(app): State<Notifications>, identity: Identity, ApiJson(body): ApiJson<BulkBody>) -> Result<Response, ApiError> {
+async fn bulk(State(app): State<Notifications>, identity: Identity, headers: HeaderMap, ApiJson(body): ApiJson<BulkBody>) -> Result<Response, ApiError> {
     require(&identity, WRITE_SCOPE)?;
+    // One key for the request: item i is keyed `<key>#i`, so a repeat of
+    // the request answers the same notifications.
+    let key = idempotency_key(&headers)?;
     if body.notifications.is_empty() || body.notifications.len() > MAX_BULK {
         return Err(unprocessable("notifications", format!("1 to {MAX_BULK} notifications")));
     }
@@ -259,13 +262,15 @@ async fn bulk(State(app): State<Notifications>, identity: Identity, ApiJson(body
     let mut new = Vec::with_capacity(body.notifications.len());
     let mut endpoints = HashMap::new();
     for (index, item) in body.notifications.into_iter().enumerate() {
-        new.push(app.new_notification(&identity.tenant, item, None, &format!("notifications[{index}]"), now, &mut endpoints).await?);
+        let item_key = key.as_ref().map(|key| format!("{key}#{index}"));
+        new.push(app.new_notification(&identity.tenant, item, item_key, &format!("notifications[{index}]"), now, &mut endpoints).await?);
     }
-    let inserted = app.repo.insert(&identity.tenant, new, now).await?;
+    let inserted = crate::dispatch::insert(&app, &identity.tenant, new, now).await?;
     let mut notifications = Vec::with_capacity(inserted.len());
     for (index, result) in inserted.into_iter().enumerate() {
         match result {
             Inserted::New(n) | Inserted::Replay(n) => notifications.push(n),
+            Inserted::Mismatch(_) if key.is_some() => return Err(mismatch("Idempotency-Key")),
             Inserted::Mismatch(_) => return Err(mismatch(&format!("notifications[{index}].idempotency_key"))),
         }
     }
@@ -318,6 +323,7 @@ async fn replay(State(app): State<Notifications>, identity: Identity, Path(id): 
         return Err(ApiError::new(StatusCode::CONFLICT, "not_dead", format!("only a dead notification is replayed; this one is {}", notification.status)).with_field("status"));
     }
     let notification = app.repo.notification(&identity.tenant, &id).await?.ok_or_else(|| ApiError::not_found("no such notification"))?;
+    crate::dispatch::announce_or_leave(&app, vec![crate::dispatch::due_of(&identity.tenant, &notification)]).await;
     Ok((StatusCode::ACCEPTED, axum::Json(notification)).into_response())
 }
 
@@ -816,7 +822,7 @@ pub fn openapi() -> serde_json::Value {
         Operation::post("/v1/notifications", "createNotification")
             .summary("Queues one notification; with Idempotency-Key, one delivery per endpoint however often it is sent, and a repeat answers the original.")
             .scope(WRITE_SCOPE)
-            .header("Idempotency-Key", false, key_header, "One delivery per endpoint for this key.")
+            .header("Idempotency-Key", false, key_header.clone(), "One delivery per endpoint for this key.")
             .json_body(notification_body)
             .json_response(202, "queued", notification.clone())
             .json_response(200, "the notification an earlier request with this key made", notification.clone())
@@ -825,12 +831,13 @@ pub fn openapi() -> serde_json::Value {
             .link(202, "GetNotification", "getNotification", from_body.clone())
             .link(202, "ReplayNotification", "replayNotification", from_body.clone()),
         Operation::post("/v1/notifications/bulk", "createNotifications")
-            .summary("Queues up to 1,000 notifications at once, all or none.")
+            .summary("Queues up to 1,000 notifications at once, all or none; with Idempotency-Key, a repeat of the request answers the notifications it made.")
             .scope(WRITE_SCOPE)
+            .header("Idempotency-Key", false, key_header, "Keys item i as `<key>#i`; items then carry no key of their own.")
             .json_body(bulk_body)
             .json_response(202, "queued", bulk_reply)
-            .error(400, "a template that does not render")
-            .error(422, "bad input; `field` names the item and its field"),
+            .error(400, "a bad Idempotency-Key, or a template that does not render")
+            .error(422, "bad input, or a key reused with another body; `field` names the item and its field, or the header"),
         Operation::get("/v1/notifications", "listNotifications")
             .summary("The tenant's notifications, newest first, by status (`dead` for the dead-letter state), in keyset pages.")
             .scope(READ_SCOPE)

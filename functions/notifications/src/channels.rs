@@ -100,7 +100,7 @@ impl Channels {
                 let bytes = response.bytes().await.unwrap_or_default();
                 Sent {
                     status_code: Some(status),
-                    outcome: outcome::classify(Some(status), retry_after.as_deref()),
+                    outcome: outcome::classify(Some(status), retry_after.as_deref(), infra::time::now_ms()),
                     latency: started.elapsed(),
                     response: first_bytes(&bytes),
                     error: None,

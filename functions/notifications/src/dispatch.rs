@@ -1,96 +1,204 @@
-//! The dispatcher: lease what is due, make one attempt per leased
-//! notification within the tenant's and the endpoint's rate limits, and
-//! record the attempt with the next state the engine gives.
+//! The dispatcher: one queue message is one delivery attempt.
 //!
-//! A rate limit never drops: a notification over it goes back with the
-//! limiter's wait as its due time, without counting an attempt. Slack
-//! endpoints are paced to one message per second (Slack's limit per
-//! channel) whatever their own limit says.
+//! A notification that becomes due is announced on its lane's queue with
+//! the due time the message is for: `notification.due`, or
+//! `notification.urgent_due` for urgent ones, a queue of their own so they
+//! never wait behind a backlog. The handler leases the row for that due
+//! time, makes one attempt within the tenant's and the endpoint's rate
+//! limits, and records it with the next state the engine gives. A next
+//! attempt is a new message, delayed by the queue (SQS message timers,
+//! RabbitMQ delay queues) until it is due.
+//!
+//! A rate limit never drops: the notification goes back with the limiter's
+//! wait as its due time and a message delayed as long, without counting an
+//! attempt. Slack endpoints are paced to one message per second (Slack's
+//! limit per channel) whatever their own limit says.
+//!
+//! Copies of a message are harmless. One whose due time is no longer the
+//! row's (the attempt was made, a retry moved it) is stale and dropped; one
+//! that finds the row leased looks again when the lease ends, which takes
+//! over from a dispatcher that died mid-attempt. A message lost between a
+//! commit and its send (the queue was down) is found by the scheduler's
+//! sweep of stranded rows ([`STRANDED_AFTER`]).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use infra::Error;
+use infra::bus::Subscription;
+use infra::edge::registry::QueueConsumer;
+use infra::edge::{Message, message_handler};
+use infra::events::{DeliveryDue, Envelope, EventName, NotificationDue, NotificationUrgentDue};
 use notifications_engine::{Outcome, Priority};
 
 use crate::Notifications;
 use crate::channels::Sent;
 use crate::model::{Attempt, Endpoint, Kind};
-use crate::repo::{Claimed, Completion, NewNotification};
+use crate::repo::{Claimed, Completion, Lease, NewNotification};
 
+/// The normal lane; on AWS its queue is `<prefix>-notifications-dispatcher`.
+pub const DISPATCH: Subscription = Subscription { name: "notifications-dispatcher", events: &[EventName::NotificationDue] };
+/// The urgent lane, `<prefix>-notifications-dispatcher-urgent`.
+pub const DISPATCH_URGENT: Subscription =
+    Subscription { name: "notifications-dispatcher-urgent", events: &[EventName::NotificationUrgentDue] };
+
+/// The CloudEvents `source` of the lanes' messages.
+const SOURCE: &str = "/hive/notifications";
 /// How long a lease lasts: longer than an attempt's timeout.
 const LEASE: Duration = Duration::from_secs(60);
-/// How often a dispatcher with a budget looks for due work.
-const POLL: Duration = Duration::from_millis(100);
 /// The shortest wait a refused rate limit imposes, so a hot loop is impossible.
 const MIN_WAIT_MS: i64 = 20;
+/// A message that arrives at most this early waits in the handler; one
+/// earlier is sent on (a delay longer than the queue keeps, or a copy).
+const WAIT_IN_HANDLER_MS: i64 = 1000;
+/// A row due this long ago with no attempt, or leased this long past its
+/// lease, lost its message; the scheduler announces it again.
+pub const STRANDED_AFTER: Duration = Duration::from_secs(300);
+/// Messages sent at once when many notifications become due together.
+const SENDS_IN_FLIGHT: usize = 32;
 
-/// Delivers what is due until nothing is, or for `budget` when it is longer
-/// (polling). Returns the number of attempts made.
-pub async fn run(app: &Notifications, budget: Duration) -> Result<usize, Error> {
-    let deadline = Instant::now() + budget;
-    let batch = i64::try_from(app.settings.concurrency * 2).unwrap_or(64);
+/// A notification that is due, now or later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Due {
+    pub tenant: String,
+    pub id: String,
+    pub due_at: i64,
+    pub priority: Priority,
+}
+
+/// Both lanes' consumers, each with `concurrency` attempts in flight.
+pub fn consumers(app: &Notifications) -> [QueueConsumer; 2] {
+    let lane = |subscription: Subscription| {
+        let concurrency = app.settings.concurrency;
+        let app = app.clone();
+        let handler = message_handler(move |message| {
+            let app = app.clone();
+            async move { handle(&app, message).await }
+        });
+        QueueConsumer { subscription, handler, concurrency }
+    };
+    [lane(DISPATCH), lane(DISPATCH_URGENT)]
+}
+
+/// Sends each notification's message on its lane: at once through the bus
+/// when it is due, straight to the lane's queue with a delay when later.
+pub async fn announce(app: &Notifications, due: Vec<Due>) -> Result<(), Error> {
+    let now = infra::time::now_ms();
+    let sent: Vec<Result<(), Error>> = futures::stream::iter(due)
+        .map(|due| async move { send(app, &due, (due.due_at - now).max(0)).await })
+        .buffer_unordered(SENDS_IN_FLIGHT)
+        .collect()
+        .await;
+    sent.into_iter().collect()
+}
+
+/// One message for `due`, visible after `delay_ms`.
+async fn send(app: &Notifications, due: &Due, delay_ms: i64) -> Result<(), Error> {
+    let payload = DeliveryDue { notification_id: due.id.clone(), due_at: due.due_at };
+    let now = infra::time::now_ms();
+    let tenant = Some(due.tenant.as_str());
+    let (lane, envelope) = if due.priority == Priority::Urgent {
+        (DISPATCH_URGENT, Envelope::new(SOURCE, tenant, &due.id, &NotificationUrgentDue(payload), now)?)
+    } else {
+        (DISPATCH, Envelope::new(SOURCE, tenant, &due.id, &NotificationDue(payload), now)?)
+    };
+    let message = envelope.to_message()?;
+    if delay_ms == 0 {
+        app.bus.publish(&message).await
+    } else {
+        app.bus.send_after(&lane, &message, Duration::from_millis(delay_ms.unsigned_abs())).await
+    }
+}
+
+/// One message: an attempt, a wait, or nothing when it is stale.
+pub async fn handle(app: &Notifications, message: Message) -> Result<(), Error> {
+    let envelope = message.envelope()?;
+    let (due, priority) = match envelope.name()? {
+        EventName::NotificationDue => (envelope.decode::<NotificationDue>()?.0, Priority::Normal),
+        EventName::NotificationUrgentDue => (envelope.decode::<NotificationUrgentDue>()?.0, Priority::Urgent),
+        other => return Err(Error::invalid("type", format!("{other} is not a delivery"))),
+    };
+    let tenant = envelope.tenant.ok_or_else(|| Error::invalid("tenant", "a delivery names its tenant"))?;
+    let again = |delay_ms: i64| {
+        let due = Due { tenant: tenant.clone(), id: due.notification_id.clone(), due_at: due.due_at, priority };
+        async move { send(app, &due, delay_ms).await }
+    };
+    let early = due.due_at - infra::time::now_ms();
+    if early > WAIT_IN_HANDLER_MS {
+        return again(early).await;
+    }
+    if early > 0 {
+        tokio::time::sleep(Duration::from_millis(early.unsigned_abs())).await;
+    }
+    let now = infra::time::now_ms();
     let lease_ms = i64::try_from((LEASE + app.settings.timeout).as_millis()).unwrap_or(120_000);
-    let mut attempts = 0;
-    loop {
-        let claimed = app.repo.claim(infra::time::now_ms(), lease_ms, batch).await?;
-        if claimed.is_empty() {
-            if Instant::now() + POLL >= deadline {
-                return Ok(attempts);
-            }
-            tokio::time::sleep(POLL).await;
-            continue;
+    match app.repo.lease(&tenant, &due.notification_id, due.due_at, now, lease_ms).await? {
+        Lease::Leased(claimed) => {
+            let endpoint = app.repo.endpoint(&tenant, &claimed.notification.endpoint_id).await?;
+            deliver(app, claimed, endpoint).await
         }
-        let endpoints = endpoints(app, &claimed).await?;
-        let made: Vec<bool> = futures::stream::iter(claimed)
-            .map(|claimed| {
-                let endpoint = endpoints.get(&(claimed.tenant.clone(), claimed.notification.endpoint_id.clone())).cloned().flatten();
-                async move {
-                    match deliver(app, claimed, endpoint).await {
-                        Ok(made) => made,
-                        Err(error) => {
-                            // The lease runs out and another pass retries it.
-                            tracing::warn!(%error, "delivery not recorded");
-                            false
-                        }
-                    }
-                }
-            })
-            .buffer_unordered(app.settings.concurrency)
-            .collect()
-            .await;
-        attempts += made.into_iter().filter(|made| *made).count();
+        // Another delivery holds it; if that one dies, this copy takes over.
+        Lease::Busy { until } => again((until - now).max(MIN_WAIT_MS)).await,
+        Lease::Stale => Ok(()),
     }
 }
 
-async fn endpoints(app: &Notifications, claimed: &[Claimed]) -> Result<HashMap<(String, String), Option<Endpoint>>, Error> {
-    let mut found = HashMap::new();
-    for claimed in claimed {
-        let key = (claimed.tenant.clone(), claimed.notification.endpoint_id.clone());
-        if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(key) {
-            let (tenant, id) = slot.key();
-            let endpoint = app.repo.endpoint(tenant, id).await?;
-            slot.insert(endpoint);
-        }
+/// The stranded rows, announced again; returns how many.
+pub async fn rescue(app: &Notifications, now: i64) -> Result<usize, Error> {
+    let before = now - i64::try_from(STRANDED_AFTER.as_millis()).unwrap_or(300_000);
+    let stranded = app.repo.stranded(before).await?;
+    let count = stranded.len();
+    if count > 0 {
+        tracing::warn!(count, "stranded notifications announced again");
+        announce(app, stranded).await?;
     }
-    Ok(found)
+    Ok(count)
 }
 
-/// One attempt (or a release when a limit says wait); true if attempted.
-async fn deliver(app: &Notifications, claimed: Claimed, endpoint: Option<Endpoint>) -> Result<bool, Error> {
+/// Inserts notifications and announces the new ones that are pending.
+pub async fn insert(app: &Notifications, tenant: &str, new: Vec<NewNotification>, now: i64) -> Result<Vec<crate::repo::Inserted>, Error> {
+    let inserted = app.repo.insert(tenant, new, now).await?;
+    let due = inserted
+        .iter()
+        .filter_map(|inserted| match inserted {
+            crate::repo::Inserted::New(n) if n.status == "pending" => Some(due_of(tenant, n)),
+            _ => None,
+        })
+        .collect();
+    announce_or_leave(app, due).await;
+    Ok(inserted)
+}
+
+pub fn due_of(tenant: &str, notification: &crate::model::Notification) -> Due {
+    Due { tenant: tenant.to_owned(), id: notification.id.clone(), due_at: notification.due_at, priority: notification.priority }
+}
+
+/// Announces after a commit: the rows are stored, so a failed send is
+/// logged and left to the stranded-row sweep rather than failing the
+/// request that stored them.
+pub async fn announce_or_leave(app: &Notifications, due: Vec<Due>) {
+    if due.is_empty() {
+        return;
+    }
+    if let Err(error) = announce(app, due).await {
+        tracing::warn!(%error, "notifications stored but not announced; the scheduler's sweep will");
+    }
+}
+
+/// One attempt, or a release when a limit says wait.
+async fn deliver(app: &Notifications, claimed: Claimed, endpoint: Option<Endpoint>) -> Result<(), Error> {
     let Some(endpoint) = endpoint else {
-        app.repo.abandon(&claimed, "the endpoint was deleted").await?;
-        return Ok(false);
+        return app.repo.abandon(&claimed, "the endpoint was deleted").await;
     };
     if !endpoint.enabled {
-        app.repo.abandon(&claimed, &format!("the endpoint is disabled: {}", endpoint.disabled_reason.as_deref().unwrap_or("by its owner"))).await?;
-        return Ok(false);
+        return app.repo.abandon(&claimed, &format!("the endpoint is disabled: {}", endpoint.disabled_reason.as_deref().unwrap_or("by its owner"))).await;
     }
     if let Some(wait) = over_limit(app, &claimed.tenant, &endpoint).await {
-        let due = infra::time::now_ms() + i64::try_from(wait.as_millis()).unwrap_or(1000).max(MIN_WAIT_MS);
-        app.repo.release(&claimed, due).await?;
-        return Ok(false);
+        let due_at = infra::time::now_ms() + i64::try_from(wait.as_millis()).unwrap_or(1000).max(MIN_WAIT_MS);
+        if app.repo.release(&claimed, due_at).await? {
+            announce(app, vec![Due { due_at, ..due_of(&claimed.tenant, &claimed.notification) }]).await?;
+        }
+        return Ok(());
     }
     let now = infra::time::now_ms();
     let sent = app.channels.send(&endpoint, &claimed.notification, now).await;
@@ -98,15 +206,18 @@ async fn deliver(app: &Notifications, claimed: Claimed, endpoint: Option<Endpoin
     let finished = infra::time::now_ms();
     let Some(failures) = app.repo.complete(&claimed, &completion, finished).await? else {
         tracing::warn!(notification = %claimed.notification.id, "lease lost; the attempt is not recorded");
-        return Ok(true);
+        return Ok(());
     };
     let tenant = claimed.tenant.as_str();
+    if completion.status == "pending" {
+        announce(app, vec![Due { due_at: completion.due_at, ..due_of(tenant, &claimed.notification) }]).await?;
+    }
     if sent.outcome == Outcome::Disable {
         disable(app, tenant, &endpoint.id, "the receiver answered 410 Gone", finished).await?;
     } else if failures >= app.settings.disable_after {
         disable(app, tenant, &endpoint.id, &format!("{failures} failed attempts in a row"), finished).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The wait before the next message may go, if a limit is reached.
@@ -193,7 +304,7 @@ pub async fn disable(app: &Notifications, tenant: &str, endpoint_id: &str, reaso
         source_event: None,
         due_at: now,
     };
-    app.repo.insert(tenant, vec![notice], now).await?;
+    insert(app, tenant, vec![notice], now).await?;
     Ok(())
 }
 
@@ -216,7 +327,8 @@ pub async fn release_digests(app: &Notifications, now: i64) -> Result<usize, Err
             source_event: None,
             due_at: now,
         };
-        if app.repo.take_digest(&tenant, &endpoint_id, digest, now).await? > 0 {
+        if let Some(due) = app.repo.take_digest(&tenant, &endpoint_id, digest, now).await? {
+            announce_or_leave(app, vec![due]).await;
             sent += 1;
         }
     }

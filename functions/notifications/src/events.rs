@@ -30,7 +30,7 @@ pub const EVENTS: Subscription = Subscription {
     ],
 };
 /// Every subscription of this app; the SAM template declares exactly these.
-pub const SUBSCRIPTIONS: &[Subscription] = &[EVENTS];
+pub const SUBSCRIPTIONS: &[Subscription] = &[EVENTS, crate::dispatch::DISPATCH, crate::dispatch::DISPATCH_URGENT];
 
 pub fn consumer(app: Notifications) -> QueueConsumer {
     let handler = message_handler(move |message| {
@@ -73,7 +73,7 @@ pub async fn handle(app: &Notifications, message: Message) -> Result<(), Error> 
         };
         let request = serde_json::json!({"event": envelope.id});
         let new = prepare(endpoint, subscription.priority, rendered, subscription.template_id.clone(), Some(envelope.id.clone()), request, Some(envelope.id.clone()), now);
-        if let Some(Inserted::New(notification)) = app.repo.insert(tenant, vec![new], now).await?.into_iter().next() {
+        if let Some(Inserted::New(notification)) = crate::dispatch::insert(app, tenant, vec![new], now).await?.into_iter().next() {
             tracing::info!(notification = %notification.id, event = %envelope.id, "event notification queued");
         }
     }

@@ -1,16 +1,16 @@
 //! Endpoints, templates, subscriptions, notifications and attempts on the
 //! database port.
 //!
-//! The notifications table is also the dispatcher's work queue (the River
-//! discipline): a claim is one statement that leases due rows (`FOR UPDATE
-//! SKIP LOCKED` on PostgreSQL), and every completion names the lease it
-//! holds, so a dispatcher whose lease ran out cannot overwrite the next
-//! one's result. Deduplication is a unique index on (tenant, endpoint,
+//! The notifications table is the truth about each delivery; the queue
+//! only says when to look. A message leases its row for the due time it
+//! was sent for, in one conditional statement, and every completion names
+//! the lease it holds, so a dispatcher whose lease ran out cannot overwrite
+//! the next one's result. Deduplication is a unique index on (tenant, endpoint,
 //! idempotency key) with `ON CONFLICT DO NOTHING`: concurrent requests
 //! with one key insert one row, never check-then-insert.
 //!
-//! Every query filters on the tenant, except the dispatcher's claim and
-//! the scheduler's sweeps, which work across tenants by design.
+//! Every query filters on the tenant, except the scheduler's sweeps, which
+//! work across tenants by design.
 
 use std::sync::Arc;
 
@@ -142,6 +142,17 @@ pub struct Claimed {
     pub notification: Notification,
     pub attempt_base: i64,
     pub lease: i64,
+}
+
+/// What a delivery message finds.
+#[derive(Clone, Debug)]
+pub enum Lease {
+    /// The row is this message's to attempt.
+    Leased(Claimed),
+    /// Another delivery holds the row until then (Unix ms).
+    Busy { until: i64 },
+    /// The row moved on: delivered, dead, rescheduled or gone.
+    Stale,
 }
 
 /// What one finished attempt does to its notification.
@@ -487,35 +498,46 @@ impl Repo {
         Ok(changed == 1)
     }
 
-    /// Leases up to `limit` due notifications for `lease_ms`, urgent first.
-    /// A lease that ran out (a dispatcher died mid-attempt) is taken over.
-    pub async fn claim(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
+    /// Leases the notification for the due time a message was sent for,
+    /// taking over a lease that ran out (its dispatcher died mid-attempt).
+    pub async fn lease(&self, tenant: &str, id: &str, due_at: i64, now: i64, lease_ms: i64) -> Result<Lease, Error> {
         let lease: i64 = rand::random::<u32>().into();
-        let choose = "SELECT tenant, id FROM notifications
-             WHERE (status = 'pending' AND due_at <= $1) OR (status = 'delivering' AND lease_until <= $1)
-             ORDER BY rank DESC, due_at LIMIT $4";
-        let sql = match self.db.dialect() {
-            Dialect::Postgres => format!(
-                "UPDATE notifications SET status = 'delivering', lease = $2, lease_until = $3
-                 WHERE (tenant, id) IN ({choose} FOR UPDATE SKIP LOCKED) RETURNING {NOTIFICATION_COLUMNS}"
-            ),
-            // SQLite has one writer at a time: the statement is the lock.
-            Dialect::Sqlite => format!(
-                "UPDATE notifications SET status = 'delivering', lease = $2, lease_until = $3
-                 WHERE (tenant, id) IN ({choose}) RETURNING {NOTIFICATION_COLUMNS}"
-            ),
-        };
-        let rows = self.db.query(&sql, &[now.into(), lease.into(), (now + lease_ms).into(), limit.into()]).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Claimed {
-                    tenant: row.text("tenant")?.to_owned(),
-                    notification: notification(row)?,
-                    attempt_base: row.int("attempt_base")?,
-                    lease: row.int("lease")?,
-                })
-            })
-            .collect()
+        let sql = format!(
+            "UPDATE notifications SET status = 'delivering', lease = $4, lease_until = $5
+             WHERE tenant = $1 AND id = $2 AND due_at = $3 AND (status = 'pending' OR (status = 'delivering' AND lease_until <= $6))
+             RETURNING {NOTIFICATION_COLUMNS}"
+        );
+        let params = [tenant.into(), id.into(), due_at.into(), lease.into(), (now + lease_ms).into(), now.into()];
+        if let Some(row) = self.db.query(&sql, &params).await?.first() {
+            let claimed = Claimed { tenant: tenant.to_owned(), notification: notification(row)?, attempt_base: row.int("attempt_base")?, lease };
+            return Ok(Lease::Leased(claimed));
+        }
+        let rows = self
+            .db
+            .query(
+                "SELECT lease_until FROM notifications WHERE tenant = $1 AND id = $2 AND due_at = $3 AND status = 'delivering'",
+                &[tenant.into(), id.into(), due_at.into()],
+            )
+            .await?;
+        Ok(match rows.first() {
+            Some(row) => Lease::Busy { until: row.int("lease_until")? },
+            None => Lease::Stale,
+        })
+    }
+
+    /// Rows whose message was lost: due before `before` and never
+    /// attempted, or leased past `before` and never finished. At most 500.
+    pub async fn stranded(&self, before: i64) -> Result<Vec<crate::dispatch::Due>, Error> {
+        let rows = self
+            .db
+            .query(
+                "SELECT tenant, id, due_at, priority FROM notifications
+                 WHERE (status = 'pending' AND due_at <= $1) OR (status = 'delivering' AND lease_until <= $1)
+                 ORDER BY due_at LIMIT 500",
+                &[before.into()],
+            )
+            .await?;
+        rows.iter().map(due).collect()
     }
 
     /// Puts a leased notification back, due at `due_at`, without counting an
@@ -588,8 +610,12 @@ impl Repo {
     }
 
     /// Quiet hours over: held notifications become due.
-    pub async fn release_held(&self, now: i64) -> Result<u64, Error> {
-        self.db.execute("UPDATE notifications SET status = 'pending' WHERE status = 'held' AND due_at <= $1", &[now.into()]).await
+    pub async fn release_held(&self, now: i64) -> Result<Vec<crate::dispatch::Due>, Error> {
+        let rows = self
+            .db
+            .query("UPDATE notifications SET status = 'pending' WHERE status = 'held' AND due_at <= $1 RETURNING tenant, id, due_at, priority", &[now.into()])
+            .await?;
+        rows.iter().map(due).collect()
     }
 
     /// Digests whose window ended: (tenant, endpoint) pairs with items
@@ -603,8 +629,9 @@ impl Repo {
     }
 
     /// Takes an endpoint's waiting digest items (oldest first), marking
-    /// them digested, in the transaction that inserts the digest itself.
-    pub async fn take_digest(&self, tenant: &str, endpoint_id: &str, digest: NewNotification, now: i64) -> Result<usize, Error> {
+    /// them digested, in the transaction that inserts the digest itself;
+    /// the digest, due, or `None` when no item was waiting.
+    pub async fn take_digest(&self, tenant: &str, endpoint_id: &str, digest: NewNotification, now: i64) -> Result<Option<crate::dispatch::Due>, Error> {
         let mut tx = self.db.begin().await?;
         let rows = tx
             .query(
@@ -614,7 +641,7 @@ impl Repo {
             .await?;
         if rows.is_empty() {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok(None);
         }
         let mut items: Vec<(i64, String)> = rows.iter().map(|row| Ok((row.int("created_at")?, row.text("subject")?.to_owned()))).collect::<Result<_, Error>>()?;
         items.sort();
@@ -625,11 +652,11 @@ impl Repo {
         let sql = format!("INSERT INTO notifications ({NOTIFICATION_COLUMNS}, rank) VALUES ($1, $2, $3, $4, 'low', 'pending', $5, $6, NULL, NULL, NULL, '{{}}', NULL, 0, 0, $8, 0, $7, NULL, NULL, 0)");
         tx.execute(
             &sql,
-            &[tenant.into(), id.into(), endpoint_id.into(), digest.endpoint.kind.as_str().into(), format!("{} ({} items)", digest.subject, items.len()).into(), text.into(), now.into(), due.into()],
+            &[tenant.into(), id.as_str().into(), endpoint_id.into(), digest.endpoint.kind.as_str().into(), format!("{} ({} items)", digest.subject, items.len()).into(), text.into(), now.into(), due.into()],
         )
         .await?;
         tx.commit().await?;
-        Ok(items.len())
+        Ok(Some(crate::dispatch::Due { tenant: tenant.to_owned(), id, due_at: due, priority: Priority::Low }))
     }
 
     /// Counts by channel, UTC day and status since `since`.
@@ -728,6 +755,16 @@ fn subscription(row: &Row) -> Result<SubscriptionRecord, Error> {
         endpoint_id: row.text("endpoint_id")?.to_owned(),
         priority: Priority::parse(priority).ok_or_else(|| Error::invalid("priority", format!("stored priority {priority:?}")))?,
         created_at: row.int("created_at")?,
+    })
+}
+
+fn due(row: &Row) -> Result<crate::dispatch::Due, Error> {
+    let priority = row.text("priority")?;
+    Ok(crate::dispatch::Due {
+        tenant: row.text("tenant")?.to_owned(),
+        id: row.text("id")?.to_owned(),
+        due_at: row.int("due_at")?,
+        priority: Priority::parse(priority).ok_or_else(|| Error::invalid("priority", format!("stored priority {priority:?}")))?,
     })
 }
 

@@ -26,6 +26,32 @@ async fn sns() -> Fixture<dyn Bus> {
     Fixture::new(bus as Arc<dyn Bus>).with_cleanup(async move { cleanup.delete().await.expect("delete topic and queues") })
 }
 
+/// On Lambda nothing subscribes: the template made the queue, and a
+/// function that sends to it finds it by name.
+#[tokio::test]
+async fn sns_send_after_finds_a_template_made_queue_by_name() {
+    use infra::bus::Subscription;
+    use infra::events::EventName;
+    use infra::queue::Message;
+    const LATER: Subscription = Subscription { name: "later", events: &[EventName::StudyCompleted] };
+    let config = localstack_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let prefix = unique("bus-");
+    let topic = reachable(SnsBus::create_topic(&sns, &format!("{prefix}-events")).await, "LocalStack SNS", LOCALSTACK_URL);
+    let settings =
+        SnsSettings { topic_arn: topic, queue_prefix: prefix, visibility_timeout: VISIBILITY, max_receives: MAX_RECEIVES };
+    let owner = SnsBus::new(sns.clone(), aws_sdk_sqs::Client::new(&config), settings.clone());
+    let queue = owner.subscribe(&LATER).await.unwrap();
+    let sender = SnsBus::new(sns, aws_sdk_sqs::Client::new(&config), settings);
+    let message = Message::new("study.completed", b"{}".to_vec());
+    sender.send_after(&LATER, &message, Duration::from_secs(1)).await.expect("send by queue name");
+    let got = queue.receive(1, Duration::from_secs(8)).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|d| d.message.id.as_str()).collect();
+    assert_eq!(ids, [message.id.as_str()]);
+    queue.ack(&got[0]).await.unwrap();
+    owner.delete().await.expect("delete topic and queues");
+}
+
 async fn rabbitmq() -> Fixture<dyn Bus> {
     let prefix = unique("bus-");
     let settings = RabbitBusSettings {
@@ -54,6 +80,7 @@ macro_rules! bus_contract {
                 a_subscriber_never_sees_a_type_it_did_not_subscribe_to,
                 poison_for_one_subscriber_dead_letters_while_another_processes_its_copy,
                 attributes_and_envelope_survive_the_trip,
+                send_after_reaches_only_that_subscription_after_the_delay,
             ]
         );
     };
@@ -167,6 +194,20 @@ mod checks {
         assert_eq!(dead.message.id, sent.id);
         assert_nothing(&*b.dead_letters().expect("B has a DLQ"), Duration::from_millis(500), "B's DLQ stays empty").await;
         assert_nothing(&*b, Duration::from_millis(500), "B processed its copy once").await;
+    }
+
+    pub async fn send_after_reaches_only_that_subscription_after_the_delay(bus: Arc<dyn Bus>) {
+        let a = bus.subscribe(&A).await.unwrap();
+        let b = bus.subscribe(&B).await.unwrap();
+        let sent = completed("later");
+        let sent_at = std::time::Instant::now();
+        bus.send_after(&A, &sent, Duration::from_secs(1)).await.expect("send_after");
+        assert_nothing(&*a, Duration::from_millis(700), "invisible until its delay").await;
+        let delivery = receive_one(&*a, ARRIVE).await;
+        assert!(sent_at.elapsed() >= Duration::from_millis(950), "arrived after {:?}", sent_at.elapsed());
+        assert_eq!(delivery.message, sent);
+        a.ack(&delivery).await.unwrap();
+        assert_nothing(&*b, Duration::from_millis(1000), "the topic is bypassed: B gets nothing").await;
     }
 
     pub async fn attributes_and_envelope_survive_the_trip(bus: Arc<dyn Bus>) {

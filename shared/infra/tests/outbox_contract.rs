@@ -72,6 +72,9 @@ impl Bus for SwitchableBus {
     async fn subscribe(&self, subscription: &Subscription) -> Result<Arc<dyn Queue>, Error> {
         self.inner.subscribe(subscription).await
     }
+    async fn send_after(&self, subscription: &Subscription, message: &Message, delay: std::time::Duration) -> Result<(), Error> {
+        self.inner.send_after(subscription, message, delay).await
+    }
     async fn ping(&self) -> Result<(), Error> {
         Ok(())
     }

@@ -54,6 +54,7 @@ contract_tests!(
         nack_makes_message_visible_now,
         message_dead_letters_after_max_receives,
         receive_respects_max,
+        send_after_holds_a_message_for_its_delay,
         ping_answers,
     ]
 );
@@ -66,6 +67,7 @@ contract_tests!(
         nack_makes_message_visible_now,
         message_dead_letters_after_max_receives,
         receive_respects_max,
+        send_after_holds_a_message_for_its_delay,
         ping_answers,
     ]
 );
@@ -78,6 +80,7 @@ contract_tests!(
         nack_makes_message_visible_now,
         message_dead_letters_after_max_receives,
         receive_respects_max,
+        send_after_holds_a_message_for_its_delay,
         ping_answers,
     ]
 );
@@ -159,6 +162,25 @@ mod checks {
         queue.ack(&first).await.expect("a stale ack is harmless");
         queue.ack(&second).await.unwrap();
         assert_empty(&*queue, PAST_VISIBILITY, "acked after redelivery").await;
+    }
+
+    pub async fn send_after_holds_a_message_for_its_delay(queue: Arc<dyn Queue>) {
+        let later = job(5);
+        let sent_at = std::time::Instant::now();
+        queue.send_after(&later, Duration::from_secs(2)).await.expect("send_after");
+        let now = job(6);
+        queue.send(&now).await.unwrap();
+        // The undelayed message overtakes the delayed one.
+        let first = receive_one(&*queue, ARRIVE).await;
+        assert_eq!(first.message.id, now.id);
+        queue.ack(&first).await.unwrap();
+        assert_empty(&*queue, Duration::from_millis(1200), "a delayed message is invisible until its time").await;
+        let delivery = receive_one(&*queue, ARRIVE).await;
+        let waited = sent_at.elapsed();
+        assert!(waited >= Duration::from_millis(1900), "arrived after {waited:?} of a 2 s delay");
+        assert_eq!(delivery.message, later, "id, body and attributes survive the wait");
+        assert_eq!(delivery.receive_count, 1, "waiting is not a receive");
+        queue.ack(&delivery).await.unwrap();
     }
 
     pub async fn nack_makes_message_visible_now(queue: Arc<dyn Queue>) {

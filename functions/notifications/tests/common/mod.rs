@@ -1,6 +1,8 @@
 //! The test kit: the app on real PostgreSQL (a schema per test) and Redis
-//! (a key prefix per test), a dispatcher running in the background, and a
-//! loopback receiver that answers from a script and records what arrives.
+//! (a key prefix per test), the dispatcher's two lanes consumed in the
+//! background from an in-process bus (as `hive serve` runs them) with the
+//! scheduler ticking beside them, and a loopback receiver that answers from
+//! a script and records what arrives.
 
 #![allow(dead_code)]
 
@@ -13,12 +15,12 @@ use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, Request, StatusCode};
 use infra::auth::{Verifier, mint_dev_token};
-use infra::bus::MemoryBus;
+use infra::bus::{Bus, MemoryBus};
 use infra::cache::{RedisCache, RedisSettings};
 use infra::config::Config;
 use infra::db::{PostgresDatabase, PostgresSettings};
 use infra::edge::adapters::Port;
-use infra::edge::{Adapters, platform_router};
+use infra::edge::{Adapters, IdempotencyStore, MemoryIdempotencyStore, platform_router};
 use infra::objects::FsStore;
 use notifications::{Notifications, Settings};
 use serde_json::Value;
@@ -30,6 +32,7 @@ pub struct App {
     pub app: Notifications,
     pub router: axum::Router,
     pub config: Config,
+    pub bus: Arc<dyn Bus>,
     stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -48,10 +51,11 @@ pub async fn app(name: &str, vars: &[(&str, &str)]) -> App {
     let redis_url = env_or("HIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379");
     let redis = RedisSettings { url: redis_url.clone(), key_prefix: format!("{unique}:"), timeout: Duration::from_secs(2) };
     let cache = RedisCache::connect(&redis).await.unwrap_or_else(|e| panic!("Redis at {redis_url} (HIVE_TEST_REDIS_URL): {e}"));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(Duration::from_secs(30), 5));
     let adapters = Adapters {
         database: Port { adapter: Arc::new(database), kind: "postgres" },
         cache: Port { adapter: Arc::new(cache), kind: "redis" },
-        bus: Port { adapter: Arc::new(MemoryBus::new(Duration::from_secs(30), 5)), kind: "memory" },
+        bus: Port { adapter: bus.clone(), kind: "memory" },
         objects: Port { adapter: Arc::new(FsStore::open(dir.path()).await.unwrap()), kind: "fs" },
     };
     let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -61,13 +65,15 @@ pub async fn app(name: &str, vars: &[(&str, &str)]) -> App {
     let verifier = Arc::new(Verifier::hs256(SECRET.as_bytes(), &config.jwt));
     let router = platform_router(notifications::api::routes(app.clone(), verifier));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = app.clone();
+    let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotencyStore::new(100_000));
+    for consumer in notifications::dispatch::consumers(&app) {
+        let queue = bus.subscribe(&consumer.subscription).await.unwrap();
+        tokio::spawn(infra::edge::runner::consume(queue, consumer, store.clone(), stopped.clone()));
+    }
+    let scheduler = app.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(error) = notifications::dispatch::run(&dispatcher, Duration::ZERO).await {
-                eprintln!("dispatcher: {error}");
-            }
-            if let Err(error) = dispatcher.sweep().await {
+            if let Err(error) = scheduler.sweep().await {
                 eprintln!("scheduler: {error}");
             }
             tokio::select! {
@@ -76,7 +82,7 @@ pub async fn app(name: &str, vars: &[(&str, &str)]) -> App {
             }
         }
     });
-    App { app, router, config, stop, _dir: dir }
+    App { app, router, config, bus, stop, _dir: dir }
 }
 
 /// Test schedules: short pauses, and loopback receivers allowed.

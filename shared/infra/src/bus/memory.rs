@@ -47,6 +47,10 @@ impl Bus for MemoryBus {
         Ok(queue.clone() as Arc<dyn Queue>)
     }
 
+    async fn send_after(&self, subscription: &Subscription, message: &Message, delay: Duration) -> Result<()> {
+        self.subscribe(subscription).await?.send_after(message, delay).await
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

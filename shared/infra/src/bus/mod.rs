@@ -29,6 +29,7 @@ pub use rabbitmq::{RabbitBus, RabbitBusSettings};
 pub use sns::{SnsBus, SnsSettings};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -70,5 +71,10 @@ pub trait Bus: Send + Sync {
     /// before a subscription exists are not delivered to it. On AWS the
     /// template declares subscriptions and nothing calls this.
     async fn subscribe(&self, subscription: &Subscription) -> Result<Arc<dyn Queue>>;
+    /// Sends one message straight to a subscription's queue, bypassing the
+    /// topic, visible after `delay` as [`Queue::send_after`] says: a
+    /// consumer's own work for later (a retry, a rate limit's wait). On AWS
+    /// the queue is the template's, found by name.
+    async fn send_after(&self, subscription: &Subscription, message: &Message, delay: Duration) -> Result<()>;
     async fn ping(&self) -> Result<()>;
 }

@@ -119,6 +119,10 @@ impl Bus for RabbitBus {
         Ok(queue as Arc<dyn Queue>)
     }
 
+    async fn send_after(&self, subscription: &Subscription, message: &Message, delay: Duration) -> Result<()> {
+        self.subscribe(subscription).await?.send_after(message, delay).await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.channel().await.map(|_| ())
     }

@@ -37,11 +37,13 @@ pub struct SnsBus {
     sqs: aws_sdk_sqs::Client,
     settings: SnsSettings,
     queues: Mutex<BTreeMap<&'static str, (Arc<SqsQueue>, String)>>,
+    /// Subscriptions' queues opened by name only to send to them.
+    opened: Mutex<BTreeMap<&'static str, Arc<SqsQueue>>>,
 }
 
 impl SnsBus {
     pub fn new(sns: aws_sdk_sns::Client, sqs: aws_sdk_sqs::Client, settings: SnsSettings) -> SnsBus {
-        SnsBus { sns, sqs, settings, queues: Mutex::new(BTreeMap::new()) }
+        SnsBus { sns, sqs, settings, queues: Mutex::new(BTreeMap::new()), opened: Mutex::new(BTreeMap::new()) }
     }
 
     /// Creates the topic (idempotent) and returns its ARN; for LocalStack
@@ -132,6 +134,20 @@ impl Bus for SnsBus {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         let (queue, _) = queues.entry(subscription.name).or_insert((queue, subscription_arn)).clone();
         Ok(queue as Arc<dyn Queue>)
+    }
+
+    async fn send_after(&self, subscription: &Subscription, message: &Message, delay: Duration) -> Result<()> {
+        let subscribed = self.queues.lock().unwrap_or_else(|p| p.into_inner()).get(subscription.name).map(|(queue, _)| queue.clone());
+        let known = subscribed.or_else(|| self.opened.lock().unwrap_or_else(|p| p.into_inner()).get(subscription.name).cloned());
+        let queue = match known {
+            Some(queue) => queue,
+            None => {
+                let name = format!("{}-{}", self.settings.queue_prefix, subscription.name);
+                let queue = Arc::new(SqsQueue::open(self.sqs.clone(), &name, self.settings.visibility_timeout).await?);
+                self.opened.lock().unwrap_or_else(|p| p.into_inner()).entry(subscription.name).or_insert(queue).clone()
+            }
+        };
+        queue.send_after(message, delay).await
     }
 
     async fn ping(&self) -> Result<()> {

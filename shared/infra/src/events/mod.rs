@@ -108,6 +108,8 @@ registry! {
     PlanFailed => "plan.failed", PlanFailed, "No plan could be made; `reason` says why.";
     PlanCreated => "plan.created", PlanCreated, "A plan was approved: the Orchestrator creates its tasks with their dependencies.";
     WorkflowBlocked => "workflow.blocked", WorkflowBlocked, "A plan's task failed for good; `blocked` names the tasks that now cannot run.";
+    NotificationDue => "notification.due", NotificationDue, "A notification is due for one delivery attempt (the dispatcher's lane).";
+    NotificationUrgentDue => "notification.urgent_due", NotificationUrgentDue, "An urgent notification is due for one delivery attempt (a lane of its own, so it never waits behind the others).";
 }
 
 impl fmt::Display for EventName {
@@ -339,8 +341,9 @@ pub enum ReviewDecision {
 #[serde(deny_unknown_fields)]
 pub struct ReviewCompleted {
     pub review: String,
-    /// The task reviewed.
-    pub task: String,
+    /// The task reviewed; `null` for work submitted through `POST /v1/reviews`.
+    #[serde(default)]
+    pub task: Option<String>,
     pub decision: ReviewDecision,
     pub score: Option<f64>,
     /// What to change, for a rework; why, otherwise.
@@ -356,7 +359,7 @@ pub struct ReviewCompleted {
 impl Event for ReviewCompleted {
     const NAME: EventName = EventName::ReviewCompleted;
     fn subject(&self) -> String {
-        self.task.clone()
+        self.task.clone().unwrap_or_else(|| self.review.clone())
     }
 }
 
@@ -493,6 +496,42 @@ pub struct WorkflowBlocked {
     pub reason: Option<String>,
 }
 
+/// The payload of `notification.due` and `notification.urgent_due`: which
+/// notification, and the due time the message was sent for. A notification
+/// whose due time has moved on since (an attempt made, a retry scheduled)
+/// no longer answers to this message, so copies of it are harmless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryDue {
+    pub notification_id: String,
+    /// Unix ms.
+    pub due_at: i64,
+}
+
+/// `notification.due`: see [`DeliveryDue`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct NotificationDue(pub DeliveryDue);
+
+/// `notification.urgent_due`: see [`DeliveryDue`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct NotificationUrgentDue(pub DeliveryDue);
+
+impl Event for NotificationDue {
+    const NAME: EventName = EventName::NotificationDue;
+    fn subject(&self) -> String {
+        self.0.notification_id.clone()
+    }
+}
+
+impl Event for NotificationUrgentDue {
+    const NAME: EventName = EventName::NotificationUrgentDue;
+    fn subject(&self) -> String {
+        self.0.notification_id.clone()
+    }
+}
+
 impl Event for PlanRequested {
     const NAME: EventName = EventName::PlanRequested;
     fn subject(&self) -> String {
@@ -551,7 +590,7 @@ mod tests {
     fn names_are_lowercase_dotted_with_a_known_prefix() {
         for event in EventName::ALL {
             let (entity, action) = event.as_str().split_once('.').unwrap();
-            assert!(["study", "task", "review", "code", "plan", "workflow"].contains(&entity), "{event}");
+            assert!(["study", "task", "review", "code", "plan", "workflow", "notification"].contains(&entity), "{event}");
             assert!(action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{event}");
         }
     }
@@ -580,6 +619,8 @@ mod tests {
             CodeAnalysisRequested::NAME,
             CodeAnalysisCompleted::NAME,
             PlanRequested::NAME,
+            NotificationDue::NAME,
+            NotificationUrgentDue::NAME,
             PlanGenerated::NAME,
             PlanFailed::NAME,
             PlanCreated::NAME,

@@ -60,12 +60,12 @@ impl MemoryQueue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push(&self, message: Message) {
+    fn push(&self, message: Message, delay: Duration) {
         // Receipt 0 is never handed out, so nothing can ack an unreceived entry.
         self.lock().entries.push_back(Entry {
             message,
             receive_count: 0,
-            visible_at: Instant::now(),
+            visible_at: Instant::now() + delay.min(super::MAX_DELAY),
             receipt: 0,
         });
     }
@@ -105,7 +105,7 @@ impl MemoryQueue {
         if let Some(dead_letters) = &self.dead_letters {
             exhausted
                 .into_iter()
-                .for_each(|entry| dead_letters.push(entry.message));
+                .for_each(|entry| dead_letters.push(entry.message, Duration::ZERO));
         }
         deliveries
     }
@@ -130,7 +130,12 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, message: &Message) -> Result<()> {
-        self.push(message.clone());
+        self.push(message.clone(), Duration::ZERO);
+        Ok(())
+    }
+
+    async fn send_after(&self, message: &Message, delay: Duration) -> Result<()> {
+        self.push(message.clone(), delay);
         Ok(())
     }
 

@@ -27,9 +27,19 @@ use std::time::Duration;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The longest delay [`Queue::send_after`] keeps: SQS's limit for a message
+/// timer. A consumer that needs a message later sends it on when it arrives
+/// early.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, message: &Message) -> Result<()>;
+    /// Sends a message that stays invisible for `delay` (cut to
+    /// [`MAX_DELAY`]). It may arrive up to a second early (SQS counts whole
+    /// seconds, and RabbitMQ's delay queues are rounded down), never late
+    /// beyond the queue's own latency.
+    async fn send_after(&self, message: &Message, delay: Duration) -> Result<()>;
     /// Returns up to `max` messages, waiting up to `wait` for the first one;
     /// an empty list means none arrived in time. SQS returns at most 10.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>>;

@@ -16,6 +16,15 @@
 //! returned more than `max_receives - 1` times is dead-lettered by the broker.
 //! Messages are pulled with `basic.get`, so `receive(max, …)` takes exactly
 //! what it asks for and nothing sits prefetched in an idle process.
+//!
+//! RabbitMQ has no message timers either. `send_after` parks the message in
+//! a classic queue whose every message has the same TTL and whose
+//! dead-letter route is the work queue, so it moves over when its time is
+//! up. One TTL per queue because the broker expires messages only at a
+//! queue's head: a long delay ahead of a short one would hold it back.
+//! Delays are rounded down to two significant figures (at most 10 % early)
+//! to keep the number of such queues small, and each queue deletes itself
+//! a minute after its last use.
 
 use super::{Attributes, Delivery, Message, Queue, Result, wire};
 use crate::Error;
@@ -35,6 +44,10 @@ const SERVICE: &str = "rabbitmq";
 const POLL: Duration = Duration::from_millis(50);
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
+/// A delay queue deletes itself this long after its messages' TTL once
+/// unused; it is declared again well before that.
+const DELAY_QUEUE_IDLE: Duration = Duration::from_secs(60);
+const DELAY_REDECLARE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct RabbitSettings {
@@ -70,6 +83,9 @@ struct Shared {
     /// Unfinished deliveries by receipt, each with the channel it came on and
     /// its visibility timer.
     pending: Mutex<HashMap<String, Pending>>,
+    /// Delay queues declared, by TTL in ms: the link generation and when,
+    /// so each is declared again on a new connection and before it expires.
+    delays: Mutex<HashMap<u64, (u64, Instant)>>,
 }
 
 #[derive(Clone)]
@@ -99,6 +115,7 @@ impl RabbitQueue {
             settings,
             link: tokio::sync::Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
+            delays: Mutex::new(HashMap::new()),
         });
         let rabbit = RabbitQueue {
             shared,
@@ -181,6 +198,29 @@ impl RabbitQueue {
             .remove(delivery.receipt())?;
         pending.timer.abort();
         Some(pending)
+    }
+
+    /// The delay queue for `ttl` ms, declared if this link has not declared
+    /// it in the last half minute (it expires a minute after its last use,
+    /// and a publish alone does not count as use).
+    async fn delay_queue(&self, link: &Link, ttl: u64) -> Result<String> {
+        let name = format!("{}.delay.{ttl}ms", self.queue);
+        let fresh = |declared: Option<&(u64, Instant)>| {
+            declared.is_some_and(|(generation, at)| *generation == link.generation && at.elapsed() < DELAY_REDECLARE)
+        };
+        if fresh(self.shared.delays.lock().unwrap_or_else(|p| p.into_inner()).get(&ttl)) {
+            return Ok(name);
+        }
+        let mut arguments = FieldTable::default();
+        let as_int = |ms: u64| AMQPValue::LongInt(i32::try_from(ms).unwrap_or(i32::MAX));
+        arguments.insert("x-message-ttl".into(), as_int(ttl));
+        arguments.insert("x-expires".into(), as_int(ttl + DELAY_QUEUE_IDLE.as_millis() as u64));
+        arguments.insert("x-dead-letter-exchange".into(), long_string(""));
+        arguments.insert("x-dead-letter-routing-key".into(), long_string(&self.queue));
+        let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+        link.publisher.queue_declare(name.as_str().into(), durable, arguments).await.map_err(map_error)?;
+        self.shared.delays.lock().unwrap_or_else(|p| p.into_inner()).insert(ttl, (link.generation, Instant::now()));
+        Ok(name)
     }
 
     async fn get_one(&self, link: &Link) -> Result<Option<Delivery>> {
@@ -283,26 +323,17 @@ pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> Resul
 impl Queue for RabbitQueue {
     async fn send(&self, message: &Message) -> Result<()> {
         let link = self.link().await?;
-        let confirmation = link
-            .publisher
-            .basic_publish(
-                "".into(),
-                self.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &message.body,
-                to_properties(message),
-            )
-            .await
-            .map_err(map_error)?
-            .await
-            .map_err(map_error)?;
-        if confirmation.is_nack() {
-            return Err(Error::Unavailable {
-                service: SERVICE,
-                message: "broker refused the message (nack)".into(),
-            });
+        publish(&link.publisher, &self.queue, message).await
+    }
+
+    async fn send_after(&self, message: &Message, delay: Duration) -> Result<()> {
+        let ttl = delay_ttl(delay.min(super::MAX_DELAY));
+        if ttl == 0 {
+            return self.send(message).await;
         }
-        Ok(())
+        let link = self.link().await?;
+        let queue = self.delay_queue(&link, ttl).await?;
+        publish(&link.publisher, &queue, message).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
@@ -363,6 +394,35 @@ impl Queue for RabbitQueue {
     async fn ping(&self) -> Result<()> {
         self.link().await.map(|_| ())
     }
+}
+
+/// Publishes to `queue` through the default exchange and waits for the
+/// broker's confirm.
+async fn publish(channel: &Channel, queue: &str, message: &Message) -> Result<()> {
+    let confirmation = channel
+        .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), &message.body, to_properties(message))
+        .await
+        .map_err(map_error)?
+        .await
+        .map_err(map_error)?;
+    if confirmation.is_nack() {
+        return Err(Error::Unavailable { service: SERVICE, message: "broker refused the message (nack)".into() });
+    }
+    Ok(())
+}
+
+/// A delay in ms, rounded down to two significant figures; below 10 ms, 0
+/// (sent at once).
+fn delay_ttl(delay: Duration) -> u64 {
+    let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    if ms < 10 {
+        return 0;
+    }
+    let mut scale = 1;
+    while ms / scale >= 100 {
+        scale *= 10;
+    }
+    ms / scale * scale
 }
 
 fn requeue() -> BasicNackOptions {
@@ -453,6 +513,21 @@ pub(crate) fn map_error(error: lapin::Error) -> Error {
         Error::Unavailable {
             service: SERVICE,
             message: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_round_down_to_two_significant_figures() {
+        let ms = |n| delay_ttl(Duration::from_millis(n));
+        assert_eq!([ms(0), ms(9), ms(10), ms(99), ms(100), ms(1234), ms(1999), ms(312_345)], [0, 0, 10, 99, 100, 1200, 1900, 310_000]);
+        // Never more than 10 % early.
+        for n in [10, 57, 100, 109, 999, 1001, 55_555, 899_999] {
+            assert!(ms(n) <= n && ms(n) * 10 >= n * 9, "{n} → {}", ms(n));
         }
     }
 }

@@ -63,6 +63,22 @@ impl SqsQueue {
         Ok(SqsQueue::new(client, settings))
     }
 
+    /// The existing queue `name` (declared by the template), found by name.
+    pub async fn open(client: Client, name: &str, visibility_timeout: Duration) -> Result<Self> {
+        let output = client
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|error| map_sdk_error(SERVICE, error))?;
+        let queue_url = output
+            .queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Backend { service: SERVICE, message: format!("no URL for queue {name}") })?;
+        let settings = SqsSettings { queue_url, dead_letter_queue_url: None, visibility_timeout };
+        Ok(SqsQueue::new(client, settings))
+    }
+
     /// Deletes the queue and its dead-letter queue; tests clean up with it.
     pub async fn delete(&self) -> Result<()> {
         let urls =
@@ -179,8 +195,15 @@ fn visibility_seconds(timeout: Duration) -> i32 {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, message: &Message) -> Result<()> {
+        self.send_after(message, Duration::ZERO).await
+    }
+
+    async fn send_after(&self, message: &Message, delay: Duration) -> Result<()> {
         let body = std::str::from_utf8(&message.body)
             .map_err(|_| Error::invalid("body", "SQS bodies are text; send JSON"))?;
+        // A message timer counts whole seconds; the part below one is the
+        // early arrival the port allows.
+        let delay_seconds = i32::try_from(delay.min(super::MAX_DELAY).as_secs()).unwrap_or(900);
         let mut request = self
             .client
             .send_message()
@@ -195,6 +218,9 @@ impl Queue for SqsQueue {
                 wire::CORRELATION_ID,
                 string_attribute(&message.attributes.correlation_id)?,
             );
+        if delay_seconds > 0 {
+            request = request.delay_seconds(delay_seconds);
+        }
         if let Some(tenant) = &message.attributes.tenant {
             request = request.message_attributes(wire::TENANT, string_attribute(tenant)?);
         }

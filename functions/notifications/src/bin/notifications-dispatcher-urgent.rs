@@ -1,0 +1,20 @@
+//! The `notifications-dispatcher-urgent` Lambda function: each
+//! `notification.urgent_due` message from its SQS queue is one delivery
+//! attempt, with per-message failures reported.
+
+use std::sync::Arc;
+
+use infra::config::Config;
+use infra::edge::{Adapters, CacheIdempotencyStore, run_queue_lambda};
+use notifications::{Notifications, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    infra::telemetry::init(config.log_format);
+    let adapters = Adapters::connect(&config).await?;
+    let store = Arc::new(CacheIdempotencyStore::standard(adapters.cache.adapter.clone()));
+    let app = Notifications::start(&adapters, Settings::from_env()?).await?;
+    let [_, urgent] = notifications::dispatch::consumers(&app);
+    run_queue_lambda(urgent.handler, store).await.map_err(|error| anyhow::anyhow!(error))
+}
