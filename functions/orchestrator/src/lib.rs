@@ -71,11 +71,13 @@ impl Orchestrator {
             return Ok(());
         }
         let review: ReviewCompleted = envelope.decode()?;
-        match self.repo.review(tenant, &envelope.id, &review).await {
+        // Work submitted to the Reviewer directly is no task of ours.
+        let Some(task) = review.task.as_deref() else { return Ok(()) };
+        match self.repo.review(tenant, &envelope.id, task, &review).await {
             Ok(()) => Ok(()),
             Err(repo::Denied::Store(error)) => Err(error),
             Err(denied) => {
-                tracing::warn!(task = %review.task, %denied, "review not applied");
+                tracing::warn!(%task, %denied, "review not applied");
                 Ok(())
             }
         }

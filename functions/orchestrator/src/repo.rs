@@ -605,13 +605,13 @@ impl TaskRepo {
     }
 
     /// The Reviewer's decision on a task in review, applied once per event.
-    pub async fn review(&self, tenant: &str, event_id: &str, review: &events::ReviewCompleted) -> Outcome<()> {
+    pub async fn review(&self, tenant: &str, event_id: &str, task: &str, review: &events::ReviewCompleted) -> Outcome<()> {
         let mut tx = self.begin(tenant, "reviewer").await?;
         if !infra::events::Inbox::claim(&mut *tx.tx, "tasks-events", event_id, tx.now).await? {
             tx.tx.rollback().await?;
             return Ok(());
         }
-        let task = tx.task(&review.task).await?.ok_or_else(|| Denied::NotFound(format!("no task {}", review.task)))?;
+        let task = tx.task(task).await?.ok_or_else(|| Denied::NotFound(format!("no task {task}")))?;
         let feedback = review.feedback.as_deref();
         match review.decision {
             events::ReviewDecision::Approve => {

@@ -226,10 +226,16 @@ async fn review_decisions_from_the_bus_move_the_task_once() {
     let run = app.claim(&worker, 1).await[0]["run"].as_str().unwrap().to_owned();
     assert_eq!(complete(run, 1).await["task"]["state"], "review_pending");
     let review = |decision: ReviewDecision| {
-        let event = ReviewCompleted { review: "r1".into(), task: task.clone(), decision, score: Some(60.0), feedback: Some("add a test".into()), sub_scores: None, link: None };
+        let event = ReviewCompleted { review: "r1".into(), task: Some(task.clone()), decision, score: Some(60.0), feedback: Some("add a test".into()), sub_scores: None, link: None };
         let envelope = Envelope::new("/hive/reviewer", Some("acme"), "c", &event, 0).unwrap();
         infra::edge::Message::new("tasks-events", &envelope.id, &serde_json::to_string(&envelope).unwrap(), Default::default())
     };
+    // A review of work submitted to the Reviewer directly names no task, and changes nothing.
+    let untasked = ReviewCompleted { review: "r0".into(), task: None, decision: ReviewDecision::Reject, score: None, feedback: None, sub_scores: None, link: None };
+    let envelope = Envelope::new("/hive/reviewer", Some("acme"), "c", &untasked, 0).unwrap();
+    let untasked = infra::edge::Message::new("tasks-events", &envelope.id, &serde_json::to_string(&envelope).unwrap(), Default::default());
+    app.orchestrator.handle_message(untasked).await.unwrap();
+    assert_eq!(app.state(&task).await, "review_pending");
     let rework = review(ReviewDecision::Rework);
     app.orchestrator.handle_message(rework.clone()).await.unwrap();
     app.orchestrator.handle_message(rework).await.unwrap();

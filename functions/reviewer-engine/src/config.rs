@@ -161,7 +161,12 @@ impl ReviewConfig {
     pub fn with_overrides(overrides: &serde_json::Value) -> Result<ReviewConfig, ConfigError> {
         let mut merged = serde_json::to_value(ReviewConfig::standard()).map_err(|e| invalid("config", e.to_string()))?;
         merge(&mut merged, overrides);
-        let config: ReviewConfig = serde_json::from_value(merged).map_err(|e| invalid("config", e.to_string()))?;
+        // The path of a value of the wrong type or an unknown key names the field.
+        let config: ReviewConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "config".to_owned() } else { path };
+            ConfigError { field, message: e.into_inner().to_string() }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -254,6 +259,9 @@ mod tests {
         assert_eq!(error.field, "weights");
         let error = ReviewConfig::with_overrides(&serde_json::json!({"min_confidence": 2})).unwrap_err();
         assert_eq!(error.field, "min_confidence");
-        assert!(ReviewConfig::with_overrides(&serde_json::json!({"nope": 1})).is_err());
+        let error = ReviewConfig::with_overrides(&serde_json::json!({"nope": 1})).unwrap_err();
+        assert_eq!(error.field, "nope");
+        let error = ReviewConfig::with_overrides(&serde_json::json!({"weights": {"tests": "a lot"}})).unwrap_err();
+        assert_eq!(error.field, "weights.tests");
     }
 }

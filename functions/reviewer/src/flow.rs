@@ -1,7 +1,7 @@
 //! A review's life over the bus: a task's `task.review_requested` (or the
 //! API) asks Guardian for the facts with `code.analysis_requested`;
 //! Guardian's `code.analysis_completed` (or the sweep, when it never comes)
-//! ends it with a judgement and, for a task, `review.completed`.
+//! ends it with a judgement and `review.completed`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,7 @@ use infra::events::{
 use infra::llm::{LlmRequest, Outcome, json_text};
 use reviewer_engine::narrative::{self, Narrative};
 use reviewer_engine::{Analysis, CodeFacts, Decision, Review, ReviewConfig, SourceFile, Submission};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -20,11 +21,45 @@ use crate::api::{MAX_FILE_BYTES, MAX_FILES};
 use crate::repo::{Ending, LlmCall, NewReview, ReviewRow, State};
 use crate::{EVENTS, Reviewer, keys, now_ms};
 
-/// The submission as stored, with the caller's free-form context.
+/// The submission as stored, with the caller's free-form context and the
+/// configuration in force when it was requested.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stored {
     pub submission: Submission,
     pub context: Option<Value>,
+    /// Set when the review is requested; absent in reviews stored before
+    /// configurations were kept, which are judged under today's.
+    #[serde(default)]
+    pub config: Option<AppliedConfig>,
+}
+
+/// Where a tenant's configuration comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "ReviewConfigSource")]
+pub enum ConfigSource {
+    /// Set through `PUT /v1/reviews/config`.
+    Tenant,
+    /// `HIVE_REVIEWS_CONFIG`.
+    Environment,
+    /// The original platform's.
+    Standard,
+}
+
+/// Which configuration a review was judged under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ReviewConfigUsed")]
+pub struct ConfigUsed {
+    pub source: ConfigSource,
+    /// The tenant's version, for a configuration set through the API.
+    pub version: Option<i64>,
+}
+
+/// A configuration and where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppliedConfig {
+    pub used: ConfigUsed,
+    pub config: ReviewConfig,
 }
 
 /// What was asked, before the review exists.
@@ -49,6 +84,9 @@ pub struct Judgement {
     /// How the model's call ended (`answered`, `timeout`, `invalid: …`), when one was made.
     #[serde(default)]
     pub llm: Option<String>,
+    /// The configuration it was judged under.
+    #[serde(default)]
+    pub config: Option<ConfigUsed>,
 }
 
 impl Reviewer {
@@ -61,10 +99,29 @@ impl Reviewer {
         }
     }
 
-    /// Stores the submission and asks Guardian; `false` for a redelivery.
-    pub async fn begin(&self, request: Request<'_>, stored: &Stored, inbox: Option<&str>) -> Result<bool, Error> {
+    /// The tenant's configuration now: set through the API, else the
+    /// environment's, else the standard one.
+    pub async fn config_for(&self, tenant: &str) -> Result<AppliedConfig, Error> {
+        if let Some(row) = self.repo.config(tenant).await? {
+            // Checked when it was set; the standard it merges over may have changed since.
+            let config = ReviewConfig::with_overrides(&row.overrides).map_err(|e| Error::invalid(format!("config.{}", e.field), e.message))?;
+            return Ok(AppliedConfig { used: ConfigUsed { source: ConfigSource::Tenant, version: Some(row.version) }, config });
+        }
+        let source = if self.settings.tenants.contains_key(tenant) { ConfigSource::Environment } else { ConfigSource::Standard };
+        Ok(AppliedConfig { used: ConfigUsed { source, version: None }, config: self.settings.config(tenant) })
+    }
+
+    /// Stores the submission under the configuration in force and asks
+    /// Guardian; `false` for a redelivery.
+    pub async fn begin(&self, request: Request<'_>, mut stored: Stored, inbox: Option<&str>) -> Result<bool, Error> {
         let (tenant, id) = (request.tenant, request.id);
-        let bytes = serde_json::to_vec(stored).map_err(|e| Error::invalid("submission", e.to_string()))?;
+        // A redelivery must not store the submission again under a
+        // configuration changed since the review began.
+        if inbox.is_some() && self.repo.get(tenant, id).await?.is_some() {
+            return Ok(false);
+        }
+        stored.config = Some(self.config_for(tenant).await?);
+        let bytes = serde_json::to_vec(&stored).map_err(|e| Error::invalid("submission", e.to_string()))?;
         self.objects.put(&keys::submission(tenant, id), bytes, "application/json").await?;
         let analysis_key = keys::analysis(tenant, id);
         self.objects.put(&analysis_key, guardian_request(&stored.submission), "application/json").await?;
@@ -110,7 +167,7 @@ impl Reviewer {
             correlation_id: &envelope.correlationid,
         };
         match submission_of(task.result.as_ref()) {
-            Ok(stored) => self.begin(request, &stored, Some(&envelope.id)).await.map(|_| ()),
+            Ok(stored) => self.begin(request, stored, Some(&envelope.id)).await.map(|_| ()),
             Err(reason) => self.refuse(request, &envelope.id, &reason).await,
         }
     }
@@ -120,18 +177,15 @@ impl Reviewer {
         let now = now_ms();
         let judgement = json!({"review": null, "reviewer": "deterministic"});
         let ending = Ending { state: State::Escalated, decision: "escalate", score: 0.0, confidence: 0.0, reason: Some(reason), judgement: &judgement };
-        let completed = match request.task_id {
-            Some(task) => vec![self.event(request.tenant, request.correlation_id, &ReviewCompleted {
-                review: request.id.to_owned(),
-                task: task.to_owned(),
-                decision: ReviewDecision::Escalate,
-                score: None,
-                feedback: Some(format!("the submission cannot be reviewed: {reason}")),
-                sub_scores: None,
-                link: Some(format!("/v1/reviews/{}", request.id)),
-            })?],
-            None => vec![],
-        };
+        let completed = vec![self.event(request.tenant, request.correlation_id, &ReviewCompleted {
+            review: request.id.to_owned(),
+            task: request.task_id.map(str::to_owned),
+            decision: ReviewDecision::Escalate,
+            score: None,
+            feedback: Some(format!("the submission cannot be reviewed: {reason}")),
+            sub_scores: None,
+            link: Some(format!("/v1/reviews/{}", request.id)),
+        })?];
         let review = NewReview {
             tenant: request.tenant,
             id: request.id,
@@ -190,7 +244,13 @@ impl Reviewer {
     async fn conclude(&self, tenant: &str, row: &ReviewRow, analysis: Analysis, inbox: Option<&str>, correlation_id: &str) -> Result<(), Error> {
         let bytes = self.objects.get(&keys::submission(tenant, &row.id)).await?;
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| Error::invalid("submission", e.to_string()))?;
-        let config = self.settings.config(tenant);
+        // The configuration in force when the review was requested, so that
+        // judging the same submission again gives the same score.
+        let applied = match stored.config {
+            Some(applied) => applied,
+            None => self.config_for(tenant).await?,
+        };
+        let config = applied.config;
         let guardian_answered = matches!(analysis, Analysis::Completed(_));
         let now = now_ms();
         let (state, review, reason) = match reviewer_engine::review(&stored.submission, &analysis, &config) {
@@ -209,23 +269,24 @@ impl Reviewer {
         };
         let reviewer = if narrative.is_some() { "deterministic+llm" } else { "deterministic" };
         let judgement = match &review {
-            Some(review) => serde_json::to_value(Judgement { review: review.clone(), reviewer: reviewer.into(), narrative, llm })
-                .map_err(|e| Error::invalid("judgement", e.to_string()))?,
-            None => json!({"review": null, "reviewer": "deterministic"}),
+            Some(review) => {
+                serde_json::to_value(Judgement { review: review.clone(), reviewer: reviewer.into(), narrative, llm, config: Some(applied.used) })
+                    .map_err(|e| Error::invalid("judgement", e.to_string()))?
+            }
+            None => json!({"review": null, "reviewer": "deterministic", "config": applied.used}),
         };
         let decision = review.as_ref().map_or(Decision::Escalate, |r| r.decision);
-        let completed = match &row.task_id {
-            Some(task) => vec![self.event(tenant, correlation_id, &ReviewCompleted {
-                review: row.id.clone(),
-                task: task.clone(),
-                decision: wire_decision(decision),
-                score: review.as_ref().map(|r| r.score),
-                feedback: feedback(review.as_ref(), reason.as_deref()),
-                sub_scores: review.as_ref().map(|r| r.sub_scores.iter().map(|s| (s.area.as_str().to_owned(), s.score)).collect::<BTreeMap<_, _>>()),
-                link: Some(format!("/v1/reviews/{}", row.id)),
-            })?],
-            None => vec![],
-        };
+        // A review submitted through the API has no task: its event says so,
+        // and the Orchestrator passes it by.
+        let completed = vec![self.event(tenant, correlation_id, &ReviewCompleted {
+            review: row.id.clone(),
+            task: row.task_id.clone(),
+            decision: wire_decision(decision),
+            score: review.as_ref().map(|r| r.score),
+            feedback: feedback(review.as_ref(), reason.as_deref()),
+            sub_scores: review.as_ref().map(|r| r.sub_scores.iter().map(|s| (s.area.as_str().to_owned(), s.score)).collect::<BTreeMap<_, _>>()),
+            link: Some(format!("/v1/reviews/{}", row.id)),
+        })?];
         let ending = Ending {
             state,
             decision: decision.as_str(),
@@ -361,18 +422,20 @@ pub fn submission_of(result: Option<&Value>) -> Result<Stored, String> {
             coverage: wire.coverage,
         },
         context: wire.context,
+        config: None,
     };
-    check(&stored.submission).map_err(|(field, message)| format!("{field}: {message}"))?;
+    check(&stored.submission, MAX_FILES).map_err(|(field, message)| format!("{field}: {message}"))?;
     Ok(stored)
 }
 
-/// The limits of a submission, as `(field, message)`.
-pub fn check(submission: &Submission) -> Result<(), (String, String)> {
+/// The limits of a submission of at most `max_files` files (more for an
+/// upload than inline), as `(field, message)`.
+pub fn check(submission: &Submission, max_files: usize) -> Result<(), (String, String)> {
     if submission.files.is_empty() {
         return Err(("files".into(), "the submission has no files".into()));
     }
-    if submission.files.len() > MAX_FILES {
-        return Err(("files".into(), format!("{} files, over the limit of {MAX_FILES}", submission.files.len())));
+    if submission.files.len() > max_files {
+        return Err(("files".into(), format!("{} files, over the limit of {max_files}", submission.files.len())));
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, file) in submission.files.iter().enumerate() {

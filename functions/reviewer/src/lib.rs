@@ -2,8 +2,9 @@
 //! every piece of submitted work.
 //!
 //! - [`api`]: `POST /v1/reviews` (202), `GET /v1/reviews/{id}`, its
-//!   Markdown at `/v1/reviews/{id}.md`, and `GET /v1/reviews?task_id=`
-//!   (the `reviews-api` function).
+//!   Markdown at `/v1/reviews/{id}.md`, `GET /v1/reviews?task_id=`,
+//!   `POST /v1/reviews/uploads` (and `…/uploads/{id}/files`, more parts)
+//!   and `GET`/`PUT /v1/reviews/config` (the `reviews-api` function).
 //! - [`flow`]: the consumer (`reviews-events`) of `task.review_requested`
 //!   (a task's submission) and `code.analysis_completed` (Guardian's
 //!   facts), and the sweep (`reviews-sweep`) that escalates reviews whose
@@ -11,7 +12,8 @@
 //!
 //! A review asks Guardian for the facts with `code.analysis_requested`,
 //! scores them with [`reviewer_engine`] and announces `review.completed`
-//! for a task; all through the outbox, every handler once per event.
+//! (naming the task, if any); all through the outbox, every handler once
+//! per event.
 
 pub mod api;
 pub mod config;
@@ -28,6 +30,7 @@ use infra::edge::{Adapters, Function, ScheduledHandler, message_handler, schedul
 use infra::events::{Envelope, Event, EventName, Outbox, OutboxSettings};
 use infra::llm::Llm;
 use infra::objects::ObjectStore;
+use infra::uploads::Uploads;
 
 pub use config::Settings;
 pub use repo::ReviewRepo;
@@ -47,6 +50,8 @@ pub const WRITE_SCOPE: &str = "reviews:write";
 pub struct Reviewer {
     pub repo: ReviewRepo,
     pub objects: Arc<dyn ObjectStore>,
+    /// Submissions uploaded in parts, under `reviewer/<tenant>/uploads/`.
+    pub uploads: Uploads,
     pub outbox: Outbox,
     pub settings: Settings,
     /// The optional narrative's model (`NoLlm` when none is configured).
@@ -59,6 +64,7 @@ impl Reviewer {
         let reviewer = Reviewer {
             repo: ReviewRepo::new(adapters.database.adapter.clone()),
             objects: adapters.objects.adapter.clone(),
+            uploads: Uploads::new(adapters.database.adapter.clone(), adapters.objects.adapter.clone(), "reviewer", repo::UPLOADS_TABLE),
             outbox,
             llm: infra::llm::from_config(&settings.llm)?,
             settings,

@@ -53,8 +53,23 @@ pub fn migrations() -> Vec<Migration> {
         );
         CREATE INDEX IF NOT EXISTS reviewer_llm_calls_month ON reviewer_llm_calls (tenant, month);",
         ),
+        infra::uploads::migration(8103, "reviewer uploads", UPLOADS_TABLE),
+        Migration::portable(
+            8104,
+            "reviewer per-tenant configurations",
+            "CREATE TABLE IF NOT EXISTS reviewer_configs (
+            tenant TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            overrides TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, version)
+        );",
+        ),
     ]
 }
+
+/// The table of uploads ([`infra::uploads`]).
+pub const UPLOADS_TABLE: &str = "reviewer_uploads";
 
 /// One call to the model, for the tenant's monthly budget.
 pub struct LlmCall<'a> {
@@ -120,6 +135,15 @@ pub struct ReviewRow {
     pub reason: Option<String>,
     /// The stored review document (judgement, reviewer), once it ended.
     pub judgement: Option<serde_json::Value>,
+}
+
+/// A tenant's configuration as set through the API: its overrides of the
+/// standard one, and its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigRow {
+    pub version: i64,
+    pub overrides: serde_json::Value,
+    pub created_at: i64,
 }
 
 /// A new review, before it is written.
@@ -294,6 +318,39 @@ impl ReviewRepo {
             )
             .await?;
         Ok(())
+    }
+
+    /// The tenant's latest configuration set through the API.
+    pub async fn config(&self, tenant: &str) -> Result<Option<ConfigRow>, Error> {
+        let rows = self
+            .db
+            .query(
+                "SELECT version, overrides, created_at FROM reviewer_configs WHERE tenant = $1 ORDER BY version DESC LIMIT 1",
+                &[tenant.into()],
+            )
+            .await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let overrides =
+            serde_json::from_str(row.text("overrides")?).map_err(|e| Error::invalid("reviewer_configs.overrides", e.to_string()))?;
+        Ok(Some(ConfigRow { version: row.int("version")?, overrides, created_at: row.int("created_at")? }))
+    }
+
+    /// Records the tenant's overrides as its next version, which it
+    /// returns. Versions are never rewritten; two changes at once are a
+    /// conflict on the version for one of them.
+    pub async fn set_config(&self, tenant: &str, overrides: &serde_json::Value, now: i64) -> Result<i64, Error> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query("SELECT COALESCE(MAX(version), 0) AS version FROM reviewer_configs WHERE tenant = $1", &[tenant.into()])
+            .await?;
+        let version = rows.first().map_or(Ok(0), |row| row.int("version"))? + 1;
+        tx.execute(
+            "INSERT INTO reviewer_configs (tenant, version, overrides, created_at) VALUES ($1, $2, $3, $4)",
+            &[tenant.into(), Value::Int(version), overrides.to_string().into(), Value::Int(now)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(version)
     }
 
     /// `(tenant, id)` of reviews still analysing past their deadline.

@@ -1,9 +1,11 @@
-//! The Reviewer on SQLite, the file object store and the in-process bus:
-//! a submission's way through `code.analysis_requested` and Guardian's
-//! `code.analysis_completed` (Guardian's side played by writing its review
-//! document, as its worker does), a task's review and its
-//! `review.completed`, redeliveries, the timeout sweep, bad input, scopes
-//! and tenancy.
+//! The Reviewer on SQLite (and the model-call ledger on PostgreSQL, a
+//! schema per test), the file object store and the in-process bus: a
+//! submission's way, inline or uploaded in parts, through
+//! `code.analysis_requested` and Guardian's `code.analysis_completed`
+//! (Guardian's side played by writing its review document, as its worker
+//! does), a task's review and its `review.completed`, redeliveries, the
+//! timeout sweep, the tenant's configuration, bad input, scopes and
+//! tenancy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +14,13 @@ use axum::body::Body;
 use http::Request;
 use infra::auth::{Verifier, mint_dev_token};
 use infra::bus::Subscription;
+use infra::bus::MemoryBus;
+use infra::cache::MemoryCache;
 use infra::config::Config;
+use infra::db::{PostgresDatabase, PostgresSettings};
+use infra::edge::adapters::Port;
 use infra::edge::{Adapters, Message, platform_router};
+use infra::objects::FsStore;
 use infra::events::{
     CodeAnalysisCompleted, CodeAnalysisRequested, Envelope, EventName, OutboxSettings, ReviewCompleted, ReviewDecision, TaskReviewRequested,
     TaskTransition,
@@ -33,6 +40,8 @@ struct App {
     reviewer: Reviewer,
     router: axum::Router,
     watch: Arc<dyn Queue>,
+    /// The per-test schema, when the app is on PostgreSQL.
+    postgres: Option<Arc<PostgresDatabase>>,
 }
 
 async fn app_with(settings: Settings) -> App {
@@ -40,11 +49,37 @@ async fn app_with(settings: Settings) -> App {
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let config = Config::from_vars(|name| (name == "HIVE_DATA_DIR").then(|| data_dir.clone())).unwrap();
     let adapters = Adapters::connect(&config).await.unwrap();
+    app_over(dir, config, adapters, settings, None).await
+}
+
+async fn app_over(dir: tempfile::TempDir, config: Config, adapters: Adapters, settings: Settings, postgres: Option<Arc<PostgresDatabase>>) -> App {
     let watch = adapters.bus.adapter.subscribe(&WATCH).await.unwrap();
     let reviewer = Reviewer::start(&adapters, settings, OutboxSettings::standard(Duration::from_secs(3600))).await.unwrap();
     let verifier = Arc::new(Verifier::hs256(SECRET.as_bytes(), &config.jwt));
     let router = platform_router(reviewer::api::routes(reviewer.clone(), verifier));
-    App { _dir: dir, config, reviewer, router, watch }
+    App { _dir: dir, config, reviewer, router, watch, postgres }
+}
+
+/// The app on real PostgreSQL, in a schema of its own (dropped by [`App::finish`]).
+async fn app_on_postgres(settings: Settings) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let url = std::env::var("HIVE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("reviewer_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let postgres = PostgresSettings { url: url.clone(), max_connections: 4, connect_timeout: Duration::from_secs(5), schema: Some(schema) };
+    let database = Arc::new(
+        PostgresDatabase::connect(&postgres).await.unwrap_or_else(|e| panic!("PostgreSQL at {url} (HIVE_TEST_POSTGRES_URL): {e}")),
+    );
+    let adapters = Adapters {
+        database: Port { adapter: database.clone(), kind: "postgres" },
+        cache: Port { adapter: Arc::new(MemoryCache::new()), kind: "memory" },
+        bus: Port { adapter: Arc::new(MemoryBus::new(Duration::from_secs(30), 5)), kind: "memory" },
+        objects: Port { adapter: Arc::new(FsStore::open(dir.path()).await.unwrap()), kind: "fs" },
+    };
+    let config = Config::from_vars(|_| None).unwrap();
+    app_over(dir, config, adapters, settings, Some(database)).await
 }
 
 async fn app() -> App {
@@ -77,6 +112,13 @@ fn guardian_document(findings: Value) -> Value {
 }
 
 impl App {
+    /// Drops the PostgreSQL schema of a passing test (a failing one leaves it to look at).
+    async fn finish(self) {
+        if let Some(database) = &self.postgres {
+            database.drop_schema().await.unwrap();
+        }
+    }
+
     fn token_with(&self, tenant: &str, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         mint_dev_token(SECRET.as_bytes(), &self.config.jwt, tenant, "alice", &scopes, Duration::from_secs(600)).unwrap()
@@ -192,9 +234,15 @@ async fn a_submission_is_analysed_scored_and_rendered_and_an_aws_key_blocks_appr
     assert_eq!(view["reviewer"], "deterministic");
     assert_eq!(view["evidence"][0]["rule"], "hardcoded-secret");
     assert_eq!(view["remarks"][0]["line"], 2);
-    // A redelivery changes nothing; an API review announces nothing.
+    // An API review announces its decision with no task, once: a redelivery changes nothing.
     app.reviewer.handle_message(answer).await.unwrap();
-    assert!(of_type(&app.watched().await, EventName::ReviewCompleted).is_empty());
+    let completed = of_type(&app.watched().await, EventName::ReviewCompleted);
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].subject, id, "its subject is the review");
+    let completed: ReviewCompleted = completed[0].decode().unwrap();
+    assert_eq!((completed.task, completed.decision, completed.score), (None, ReviewDecision::Rework, Some(92.0)));
+    assert_eq!(completed.link, Some(format!("/v1/reviews/{id}")));
+    assert!(completed.feedback.unwrap().contains("an AWS access key id is hard-coded"));
     let token = app.token_with("acme", &["reviews:read"]);
     let (status, content_type, text) = app.raw("GET", &format!("/v1/reviews/{id}.md"), &token, None).await;
     assert_eq!((status, content_type.as_str()), (200, "text/markdown; charset=utf-8"));
@@ -216,7 +264,7 @@ async fn a_tasks_review_announces_its_decision_once_and_is_listed_under_the_task
     let completed = of_type(&app.watched().await, EventName::ReviewCompleted);
     assert_eq!(completed.len(), 1);
     let completed: ReviewCompleted = completed[0].decode().unwrap();
-    assert_eq!((completed.task.as_str(), completed.decision, completed.score), ("task-1", ReviewDecision::Approve, Some(100.0)));
+    assert_eq!((completed.task.as_deref(), completed.decision, completed.score), (Some("task-1"), ReviewDecision::Approve, Some(100.0)));
     assert_eq!(completed.sub_scores.unwrap()["security"], 100.0);
     assert_eq!(completed.link, Some(format!("/v1/reviews/{}", requested.id)));
     let (_, listed) = app.call("GET", "/v1/reviews?task_id=task-1", "acme", None).await;
@@ -430,4 +478,203 @@ async fn past_the_tenants_monthly_budget_the_model_is_not_called() {
     assert!(second["llm"].as_str().unwrap().starts_with("over_budget: the monthly LLM budget of $1.00 is spent ($1.2040"), "{second}");
     assert_eq!(completed.decision, ReviewDecision::Approve, "the deterministic review stands");
     assert_eq!(replay.received().len(), 1);
+}
+
+#[tokio::test]
+async fn an_upload_in_parts_is_reviewed_by_reference_and_is_its_tenants_only() {
+    let app = app().await;
+    let files = clean_files();
+    let (status, upload) = app.call("POST", "/v1/reviews/uploads", "acme", Some(json!({"files": [files[0]]}))).await;
+    assert_eq!(status, 201, "{upload}");
+    let id = upload["id"].as_str().unwrap().to_owned();
+    let more = format!("/v1/reviews/uploads/{id}/files");
+    let (status, totals) = app.call("POST", &more, "acme", Some(json!({"files": [files[1]]}))).await;
+    assert_eq!(status, 200, "{totals}");
+    assert_eq!((totals["files"].as_u64(), totals["parts"].as_u64()), (Some(2), Some(2)));
+    // Another tenant can neither add to the upload nor review it.
+    let (status, _) = app.call("POST", &more, "globex", Some(json!({"files": [files[1]]}))).await;
+    assert_eq!(status, 404);
+    let (status, error) = app.call("POST", "/v1/reviews", "globex", Some(json!({"upload": id}))).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (422, Some("upload")), "{error}");
+
+    let (status, accepted) = app.call("POST", "/v1/reviews", "acme", Some(json!({"upload": id, "context": {"title": "uploaded"}}))).await;
+    assert_eq!(status, 202, "{accepted}");
+    let review = accepted["id"].as_str().unwrap().to_owned();
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    // Guardian reads both parts' files from the object the event names.
+    let answer = app.guardian_answers(&asked[0], json!([])).await;
+    app.reviewer.handle_message(answer).await.unwrap();
+    let (_, view) = app.call("GET", &format!("/v1/reviews/{review}"), "acme", None).await;
+    assert_eq!((view["state"].as_str(), view["decision"].as_str(), view["title"].as_str()), (Some("scored"), Some("approve"), Some("uploaded")), "{view}");
+    let completed: ReviewCompleted = of_type(&app.watched().await, EventName::ReviewCompleted)[0].decode().unwrap();
+    assert_eq!((completed.task, completed.decision), (None, ReviewDecision::Approve));
+    // A reader may not upload.
+    let reader = app.token_with("acme", &["reviews:read"]);
+    let (status, _, _) = app.raw("POST", "/v1/reviews/uploads", &reader, Some(json!({"files": [files[0]]}).to_string())).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn bad_uploads_and_references_are_refused_with_the_field() {
+    let app = app().await;
+    let (_, upload) = app.call("POST", "/v1/reviews/uploads", "acme", Some(json!({"files": [{"path": "a.py", "content": "x = 1\n"}]}))).await;
+    let id = upload["id"].as_str().unwrap().to_owned();
+    let unknown = "0c2a7d1e-3b4f-4a5b-8c6d-7e8f9a0b1c2d";
+    let cases = [
+        ("/v1/reviews/uploads".to_owned(), json!({"files": []}), 422, "files"),
+        ("/v1/reviews/uploads".to_owned(), json!({"files": [{"path": "a/../b.py", "content": ""}]}), 422, "files[0].path"),
+        ("/v1/reviews/uploads".to_owned(), json!({"files": [{"path": "b.py", "content": ""}, {"path": "c.png", "content": "\u{0}PNG"}]}), 422, "files[1].content"),
+        (format!("/v1/reviews/uploads/{id}/files"), json!({"files": [{"path": "c.png", "content": "\u{0}"}]}), 422, "files[0].content"),
+        ("/v1/reviews".to_owned(), json!({"upload": "not-an-id"}), 422, "upload"),
+        ("/v1/reviews".to_owned(), json!({"upload": unknown}), 422, "upload"),
+        ("/v1/reviews".to_owned(), json!({"upload": id, "files": clean_files()}), 422, "files"),
+        ("/v1/reviews".to_owned(), json!({"context": {"title": "nothing"}}), 422, "files"),
+    ];
+    for (uri, body, status, field) in cases {
+        let (got, reply) = app.call("POST", &uri, "acme", Some(body)).await;
+        assert_eq!((got, reply["error"]["field"].as_str()), (status, Some(field)), "{uri}: {reply}");
+    }
+    let (status, _) = app.call("POST", &format!("/v1/reviews/uploads/{unknown}/files"), "acme", Some(json!({"files": clean_files()}))).await;
+    assert_eq!(status, 404);
+    // The upload's review still holds the engine's own limits, named under `upload`.
+    let (_, upload) = app.call("POST", "/v1/reviews/uploads", "acme", Some(json!({"files": [{"path": "a.py", "content": "x = 1\n"}]}))).await;
+    let id = upload["id"].as_str().unwrap();
+    let (status, reply) = app.call("POST", "/v1/reviews", "acme", Some(json!({"upload": id, "coverage": "<coverage>\n"}))).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (422, Some("coverage")), "{reply}");
+}
+
+#[tokio::test]
+async fn ten_thousand_uploaded_files_reach_guardian_by_reference_not_in_the_event() {
+    let app = app().await;
+    let part = |n: usize| {
+        let files: Vec<Value> =
+            (0..1000).map(|i| json!({"path": format!("pkg{n}/m{i}.py"), "content": format!("def f{i}():\n    return {i}\n")})).collect();
+        json!({"files": files})
+    };
+    let (status, upload) = app.call("POST", "/v1/reviews/uploads", "acme", Some(part(0))).await;
+    assert_eq!(status, 201);
+    let id = upload["id"].as_str().unwrap().to_owned();
+    for n in 1..10 {
+        let (status, totals) = app.call("POST", &format!("/v1/reviews/uploads/{id}/files"), "acme", Some(part(n))).await;
+        assert_eq!(status, 200, "{totals}");
+    }
+    let (status, reply) =
+        app.call("POST", &format!("/v1/reviews/uploads/{id}/files"), "acme", Some(json!({"files": [{"path": "one-more.py", "content": ""}]}))).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (422, Some("files")), "over 10,000 files: {reply}");
+    let (status, accepted) = app.call("POST", "/v1/reviews", "acme", Some(json!({"upload": id}))).await;
+    assert_eq!(status, 202, "{accepted}");
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    let wire = serde_json::to_string(&asked[0]).unwrap();
+    assert!(wire.len() < 4096, "the event names an object, well within SNS's 256 KiB: {} bytes", wire.len());
+    let request: CodeAnalysisRequested = asked[0].decode().unwrap();
+    let files: Value = serde_json::from_slice(&app.reviewer.objects.get(request.files.as_deref().unwrap()).await.unwrap()).unwrap();
+    assert_eq!(files["files"].as_array().unwrap().len(), 10_000);
+}
+
+#[tokio::test]
+async fn a_tenants_configuration_is_set_through_the_api_checked_and_kept_with_each_review() {
+    let settings = Settings::from_vars(|name| (name == "HIVE_REVIEWS_CONFIG").then(|| r#"{"initech": {"feedback_budget": 2}}"#.to_owned())).unwrap();
+    let app = app_with(settings).await;
+    let (status, standard) = app.call("GET", "/v1/reviews/config", "acme", None).await;
+    assert_eq!(status, 200, "{standard}");
+    assert_eq!((standard["source"].as_str(), &standard["version"]), (Some("standard"), &Value::Null));
+    assert_eq!(standard["config"]["weights"]["security"], 0.2);
+    let (_, environment) = app.call("GET", "/v1/reviews/config", "initech", None).await;
+    assert_eq!((environment["source"].as_str(), environment["config"]["feedback_budget"].as_u64()), (Some("environment"), Some(2)));
+
+    for (body, field) in [
+        (json!({"weights": {"tests": 0.5}}), "weights"),
+        (json!({"weights": {"tests": "a lot"}}), "weights.tests"),
+        (json!({"min_confidence": 2}), "min_confidence"),
+        (json!({"coverage_points": -1}), "coverage_points"),
+        (json!({"loudness": 11}), "loudness"),
+    ] {
+        let (status, reply) = app.call("PUT", "/v1/reviews/config", "acme", Some(body.clone())).await;
+        assert_eq!((status, reply["error"]["field"].as_str()), (422, Some(field)), "{body}: {reply}");
+    }
+    let security = json!({"weights": {"security": 0.5, "code_quality": 0.1, "tests": 0.15, "documentation": 0.15, "architecture": 0.1}});
+    let (status, set) = app.call("PUT", "/v1/reviews/config", "acme", Some(security.clone())).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!((set["source"].as_str(), set["version"].as_i64(), &set["overrides"]), (Some("tenant"), Some(1), &security));
+    assert_eq!(set["config"]["weights"]["security"], 0.5);
+    let (_, shown) = app.call("GET", "/v1/reviews/config", "acme", None).await;
+    assert_eq!(shown, set);
+    let (_, other) = app.call("GET", "/v1/reviews/config", "globex", None).await;
+    assert_eq!(other["source"], "standard", "another tenant's configuration is its own");
+
+    // A review keeps the configuration in force when it was requested.
+    let (_, first) = app.call("POST", "/v1/reviews", "acme", Some(json!({"files": clean_files()}))).await;
+    let (status, reset) = app.call("PUT", "/v1/reviews/config", "acme", Some(json!({}))).await;
+    assert_eq!((status, reset["version"].as_i64()), (200, Some(2)));
+    let (_, second) = app.call("POST", "/v1/reviews", "acme", Some(json!({"files": clean_files()}))).await;
+    let secret = json!([{"rule": "hardcoded-secret", "severity": "critical", "path": "prices.py", "line": 2, "column": 1,
+        "message": "an AWS access key id is hard-coded", "fingerprint": "f"}]);
+    for asked in of_type(&app.watched().await, EventName::CodeAnalysisRequested) {
+        let answer = app.guardian_answers(&asked, secret.clone()).await;
+        app.reviewer.handle_message(answer).await.unwrap();
+    }
+    let (_, first) = app.call("GET", &format!("/v1/reviews/{}", first["id"].as_str().unwrap()), "acme", None).await;
+    let (_, second) = app.call("GET", &format!("/v1/reviews/{}", second["id"].as_str().unwrap()), "acme", None).await;
+    assert_eq!((first["score"].as_f64(), &first["config"]), (Some(80.0), &json!({"source": "tenant", "version": 1})), "{first}");
+    assert_eq!((second["score"].as_f64(), &second["config"]), (Some(92.0), &json!({"source": "tenant", "version": 2})), "{second}");
+    // A task's request redelivered after a change keeps the configuration it began under.
+    let requested = task_event(json!({"files": clean_files()}));
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    app.call("PUT", "/v1/reviews/config", "acme", Some(security)).await;
+    app.reviewer.handle_message(message(&requested)).await.unwrap();
+    let asked = of_type(&app.watched().await, EventName::CodeAnalysisRequested);
+    assert_eq!(asked.len(), 1, "a redelivery asks nothing more");
+    app.reviewer.handle_message(app.guardian_answers(&asked[0], secret).await).await.unwrap();
+    let (_, third) = app.call("GET", &format!("/v1/reviews/{}", requested.id), "acme", None).await;
+    assert_eq!((third["score"].as_f64(), &third["config"]), (Some(92.0), &json!({"source": "tenant", "version": 2})), "{third}");
+
+    let reader = app.token_with("acme", &["reviews:read"]);
+    let (status, _, _) = app.raw("PUT", "/v1/reviews/config", &reader, Some("{}".into())).await;
+    assert_eq!(status, 403);
+    let writer = app.token_with("acme", &["reviews:write"]);
+    let (status, _, _) = app.raw("GET", "/v1/reviews/config", &writer, None).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_model_call_ledger_holds_the_monthly_budget_on_postgresql() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm/openai");
+    let replay = infra::llm::replay::Replay::start(vec![infra::llm::replay::Fixture::read(&dir.join("confident.json")).unwrap()]).await.unwrap();
+    let url = replay.url.clone();
+    let settings = Settings::from_vars(move |name| match name {
+        "HIVE_LLM_PROVIDER" => Some("openai".into()),
+        "HIVE_LLM_BASE_URL" => Some(url.clone()),
+        "HIVE_LLM_MODEL" => Some("test-model".into()),
+        "HIVE_LLM_PRICE_IN_PER_MTOK" => Some("1000".into()),
+        "HIVE_LLM_MONTHLY_BUDGET_USD" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = app_on_postgres(settings).await;
+    let repo = &app.reviewer.repo;
+    assert_eq!(repo.llm_spent("acme", "2026-01").await.unwrap(), 0.0, "no calls: nothing spent");
+    // Calls recorded at once all count, each in its tenant's month only.
+    let calls = (0..20).map(|i| {
+        let (tenant, month) = if i % 4 == 0 { ("globex", "2026-01") } else { ("acme", if i % 4 == 1 { "2025-12" } else { "2026-01" }) };
+        async move {
+            let review = format!("r{i}");
+            let call = reviewer::repo::LlmCall { review: &review, outcome: "answered", tokens_in: 100, tokens_out: 10, cost_usd: 0.125 };
+            repo.record_llm_call(tenant, month, &call, i).await
+        }
+    });
+    for recorded in futures::future::join_all(calls).await {
+        recorded.unwrap();
+    }
+    assert_eq!(repo.llm_spent("acme", "2026-01").await.unwrap(), 10.0 * 0.125);
+    assert_eq!(repo.llm_spent("acme", "2025-12").await.unwrap(), 5.0 * 0.125);
+    assert_eq!(repo.llm_spent("globex", "2026-01").await.unwrap(), 5.0 * 0.125);
+
+    // The budget in the review: the first call ($1.20) spends this month's $1.
+    let (_, first) = review_task(&app).await;
+    assert_eq!((first["reviewer"].as_str(), first["llm"].as_str()), (Some("deterministic+llm"), Some("answered")), "{first}");
+    let (completed, second) = review_task(&app).await;
+    assert!(second["llm"].as_str().unwrap().starts_with("over_budget: the monthly LLM budget of $1.00 is spent ($1.2040"), "{second}");
+    assert_eq!(completed.decision, ReviewDecision::Approve, "the deterministic review stands");
+    assert_eq!(replay.received().len(), 1);
+    app.finish().await;
 }

@@ -50,6 +50,23 @@ fn bound_integers(schema: &mut schemars::Schema) {
     object.entry("maximum").or_insert_with(|| json!(range.1 as i64));
 }
 
+/// The schema of `T` written out in full, with no `$ref` into the
+/// components: for a type whose parts have names too plain to share a
+/// merged document's components (`Weights`, `GradePoints`), or a schema the
+/// caller reshapes.
+pub fn inline_schema<T: JsonSchema>() -> Value {
+    let mut schema = SchemaSettings::openapi3()
+        .with(|settings| settings.inline_subschemas = true)
+        .with_transform(schemars::transform::RecursiveTransform(bound_integers))
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+    }
+    schema
+}
+
 /// One app's document under construction.
 pub struct Document {
     title: String,
