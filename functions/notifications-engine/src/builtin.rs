@@ -29,10 +29,11 @@ pub fn template(event_type: &str) -> Option<Template> {
             "Task {{ data.title }} ({{ data.task }}) failed: {{ data.reason or 'no reason given' }}",
             "<p>Task <b>{{ data.title }}</b> ({{ data.task }}) failed: {{ data.reason or 'no reason given' }}</p>",
         ),
+        // A review asked for over the API has no task: it names the review.
         "review.completed" => (
-            "Review of task {{ data.task }}: {{ data.decision }}",
-            "The review of task {{ data.task }} decided {{ data.decision }}.{% if data.feedback %}\n{{ data.feedback }}{% endif %}",
-            "<p>The review of task {{ data.task }} decided <b>{{ data.decision }}</b>.</p>{% if data.feedback %}<p>{{ data.feedback }}</p>{% endif %}",
+            "Review of {% if data.task %}task {{ data.task }}{% else %}{{ data.review }}{% endif %}: {{ data.decision }}",
+            "The review of {% if data.task %}task {{ data.task }}{% else %}submission {{ data.review }}{% endif %} decided {{ data.decision }}.{% if data.feedback %}\n{{ data.feedback }}{% endif %}",
+            "<p>The review of {% if data.task %}task {{ data.task }}{% else %}submission {{ data.review }}{% endif %} decided <b>{{ data.decision }}</b>.</p>{% if data.feedback %}<p>{{ data.feedback }}</p>{% endif %}",
         ),
         "workflow.blocked" => (
             "Plan {{ data.plan_id }} is blocked",
@@ -71,5 +72,10 @@ mod tests {
         let rendered = failed.render(&context("study.failed", json!({"study": "s", "kind": "k", "error": "<x>"}))).unwrap();
         assert!(rendered.text.ends_with("<x>") && rendered.html.unwrap().contains("&lt;x&gt;"));
         assert!(template("study.submitted").is_none());
+        let review = template("review.completed").unwrap();
+        let by_api = review.render(&context("review.completed", json!({"review": "r-2", "task": null, "decision": "rework", "score": 70.0, "feedback": null}))).unwrap();
+        assert_eq!(by_api.subject, "Review of r-2: rework");
+        let of_task = review.render(&context("review.completed", json!({"review": "r-1", "task": "t-1", "decision": "approve", "score": 90.0, "feedback": null}))).unwrap();
+        assert_eq!(of_task.subject, "Review of task t-1: approve");
     }
 }
