@@ -20,7 +20,8 @@ use notifications_engine::{Priority, QuietHours};
 
 use crate::model::{Attempt, Endpoint, Kind, Notification, SubscriptionRecord, TemplateRecord};
 
-/// Version numbers in the 8000s belong to Notifications.
+/// Version numbers 8000 to 8099 belong to Notifications (the Reviewer has
+/// the 8100s).
 pub fn migrations() -> Vec<Migration> {
     vec![Migration::portable(
         8001,
