@@ -64,7 +64,8 @@ impl Notifications {
     }
 
     /// One scheduler pass: quiet hours that ended, digests whose window
-    /// ended, endpoints failing past the threshold, and stranded rows.
+    /// ended, endpoints failing past the threshold, stranded rows, and
+    /// idempotency keys past their time.
     pub async fn sweep(&self) -> Result<(), Error> {
         self.sweep_at(infra::time::now_ms()).await
     }
@@ -79,6 +80,7 @@ impl Notifications {
             dispatch::disable(self, &tenant, &endpoint, "failed continuously past the threshold", now).await?;
         }
         dispatch::rescue(self, now).await?;
+        self.repo.forget_keys(now - self.settings.idempotency_days * 86_400_000).await?;
         if released > 0 || digests > 0 {
             tracing::info!(released, digests, "notifications released");
         }

@@ -106,6 +106,11 @@ pub fn migrations() -> Vec<Migration> {
             error TEXT,
             PRIMARY KEY (tenant, notification_id, n)
         );",
+    ),
+    Migration::portable(
+        8002,
+        "notifications whose idempotency key still holds, by age",
+        "CREATE INDEX IF NOT EXISTS notifications_keyed ON notifications (created_at) WHERE idempotency_key IS NOT NULL;",
     )]
 }
 
@@ -608,6 +613,19 @@ impl Repo {
             )
             .await
             .map(|_| ())
+    }
+
+    /// Frees the idempotency keys of notifications created before
+    /// `before`, at most 1,000 a call: the same key makes a new
+    /// notification from then on. Returns how many.
+    pub async fn forget_keys(&self, before: i64) -> Result<u64, Error> {
+        self.db
+            .execute(
+                "UPDATE notifications SET idempotency_key = NULL WHERE (tenant, id) IN
+                 (SELECT tenant, id FROM notifications WHERE idempotency_key IS NOT NULL AND created_at < $1 LIMIT 1000)",
+                &[before.into()],
+            )
+            .await
     }
 
     /// Quiet hours over: held notifications become due.

@@ -23,6 +23,11 @@ pub struct Settings {
     pub tenant_rate_per_s: u64,
     /// `HIVE_NOTIFICATIONS_CONCURRENCY`: attempts in flight per dispatcher (32).
     pub concurrency: usize,
+    /// `HIVE_NOTIFICATIONS_IDEMPOTENCY_DAYS`: how long an idempotency key
+    /// (or a source event's id) keeps answering with its notification (30).
+    /// At least 15: longer than a message can wait on a queue (14 days on
+    /// SQS), so a redelivered event never notifies twice.
+    pub idempotency_days: i64,
     /// `HIVE_SMTP_URL` and its credentials; without it email endpoints'
     /// messages fail and retry.
     pub smtp: Option<Smtp>,
@@ -69,6 +74,7 @@ impl Settings {
             disable_after: i64::try_from(number("HIVE_NOTIFICATIONS_DISABLE_AFTER", 50, 1..=10_000)?).unwrap_or(50),
             tenant_rate_per_s: number("HIVE_NOTIFICATIONS_TENANT_RATE_PER_S", 100, 1..=100_000)?,
             concurrency: usize::try_from(number("HIVE_NOTIFICATIONS_CONCURRENCY", 32, 1..=512)?).unwrap_or(32),
+            idempotency_days: i64::try_from(number("HIVE_NOTIFICATIONS_IDEMPOTENCY_DAYS", 30, 15..=3650)?).unwrap_or(30),
             smtp: smtp(&non_empty)?,
         })
     }
@@ -105,7 +111,7 @@ mod tests {
         let set = with(&[("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "1s,2s"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "true"), ("HIVE_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
         assert_eq!(set.retry.attempts(), 3);
         assert_eq!(set.smtp.unwrap().url, "smtp://127.0.0.1:2525");
-        for bad in [("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "soon"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "yes"), ("HIVE_SMTP_URL", "http://x"), ("HIVE_NOTIFICATIONS_CONCURRENCY", "0")] {
+        for bad in [("HIVE_NOTIFICATIONS_RETRY_SCHEDULE", "soon"), ("HIVE_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "yes"), ("HIVE_SMTP_URL", "http://x"), ("HIVE_NOTIFICATIONS_CONCURRENCY", "0"), ("HIVE_NOTIFICATIONS_IDEMPOTENCY_DAYS", "7")] {
             assert!(with(&[bad]).is_err(), "{bad:?}");
         }
     }

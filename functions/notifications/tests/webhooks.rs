@@ -71,6 +71,41 @@ async fn fifty_concurrent_posts_with_one_key_make_one_delivery_and_the_same_answ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bulk_request_repeated_under_its_key_answers_the_same_notifications_and_a_key_expires() {
+    let app = app("bulk_key", FAST).await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = app.webhook("acme", &receiver.url("/bulk"), json!({})).await;
+    let token = app.token("acme", &["notifications:write"]);
+    let items: Vec<_> = (0..3).map(|n| json!({"endpoint_id": endpoint, "subject": format!("b{n}"), "text": "x"})).collect();
+    let body = json!({"notifications": items});
+    let post = |key: &'static str, body: serde_json::Value| {
+        let token = token.clone();
+        let app = &app;
+        async move { app.call_as("POST", "/v1/notifications/bulk", &token, &[("idempotency-key", key)], Some(body)).await }
+    };
+    let ids = |reply: &serde_json::Value| reply["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let (status, first) = post("batch-1", body.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = post("batch-1", body.clone()).await;
+    assert_eq!((status, ids(&again)), (202, ids(&first)), "a repeat answers the notifications the first made");
+    receiver.until_count("/bulk", 3, Duration::from_secs(10)).await;
+    // Another body under the key is refused, naming the header; an item
+    // with a key of its own under a request key names the item's field.
+    let changed = json!({"notifications": [{"endpoint_id": endpoint, "subject": "other", "text": "x"}]});
+    let (status, reply) = post("batch-1", changed).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (422, Some("Idempotency-Key")), "{reply}");
+    let keyed = json!({"notifications": [{"endpoint_id": endpoint, "subject": "k", "text": "x", "idempotency_key": "own"}]});
+    let (status, reply) = post("batch-2", keyed).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (422, Some("notifications[0].idempotency_key")), "{reply}");
+    // Past its time (30 days by default), the key makes new notifications.
+    app.app.sweep_at(infra::time::now_ms() + 31 * 86_400_000).await.unwrap();
+    let (status, later) = post("batch-1", body).await;
+    assert_eq!(status, 202, "{later}");
+    assert!(ids(&later).iter().all(|id| !ids(&first).contains(id)), "new notifications once the key expired");
+    receiver.until_count("/bulk", 6, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_messages_to_an_endpoint_limited_to_five_per_second_all_arrive_over_five_seconds() {
     let app = app("limited", FAST).await;
     let receiver = Receiver::start().await;
