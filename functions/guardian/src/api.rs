@@ -22,7 +22,7 @@ use infra::auth::{Identity, Verifier};
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::events::CodeAnalysisRequested;
 use infra::telemetry::RequestIds;
-use infra::uploads::{self, UploadFile};
+use infra::uploads::{self, UploadFile, UploadView};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -123,21 +123,6 @@ pub struct SubmitBody {
 pub struct UploadPart {
     #[schemars(length(min = 1, max = 1000))]
     pub files: Vec<SourceFile>,
-}
-
-/// An upload: what it holds so far over all its parts.
-#[derive(Debug, Serialize, JsonSchema)]
-#[schemars(rename = "GuardianUpload")]
-pub struct UploadView {
-    /// What a review names as `upload`.
-    pub id: String,
-    /// Files received, counting a file sent again in each part.
-    #[schemars(range(min = 0, max = 10_000))]
-    pub files: u64,
-    #[schemars(range(min = 0, max = 33_554_432))]
-    pub bytes: u64,
-    #[schemars(range(min = 1, max = 10_000))]
-    pub parts: u64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -266,13 +251,7 @@ async fn create_upload(
 ) -> Result<Response, ApiError> {
     identity.require_scopes(&[WRITE_SCOPE])?;
     let (id, totals) = guardian.uploads.create(identity.tenant.as_str(), part_files(part), now_ms()).await?;
-    let location = format!("{UPLOADS_PATH}/{id}");
-    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
-    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
-    if let Ok(value) = location.parse() {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(UploadView::new(id, totals).created(UPLOADS_PATH))
 }
 
 /// `POST /v1/guardian/uploads/{id}/files`: one more part; 200 with the totals.
@@ -284,6 +263,5 @@ async fn add_upload_files(
 ) -> Result<Response, ApiError> {
     identity.require_scopes(&[WRITE_SCOPE])?;
     let totals = guardian.uploads.add(identity.tenant.as_str(), &id, part_files(part)).await?;
-    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(UploadView::new(id, totals)).into_response())
 }

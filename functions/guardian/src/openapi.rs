@@ -4,10 +4,11 @@
 use serde_json::json;
 
 use crate::api::{
-    Accepted, REVIEW_PATH, REVIEWS_PATH, ReviewView, SARIF_PATH, SubmitBody, UPLOAD_FILES_PATH, UPLOADS_PATH, UploadPart, UploadView,
+    Accepted, REVIEW_PATH, REVIEWS_PATH, ReviewView, SARIF_PATH, SubmitBody, UPLOAD_FILES_PATH, UPLOADS_PATH, UploadPart,
 };
 use crate::{READ_SCOPE, WRITE_SCOPE, webhook};
 use infra::edge::openapi::{Document, Operation};
+use infra::uploads::UploadView;
 
 pub fn document() -> serde_json::Value {
     let mut document = Document::new("Hive Guardian", "Golden-rule review of Python and Rust code: reviews, their SARIF, and the GitHub webhook.");

@@ -24,7 +24,7 @@ use infra::auth::{Identity, Verifier};
 use infra::edge::openapi::{Document, Operation};
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::telemetry::RequestIds;
-use infra::uploads::{self, UploadFile};
+use infra::uploads::{self, UploadFile, UploadView};
 use reviewer_engine::review::{Decision, Evidence, Remark, SubScore};
 use reviewer_engine::{ReviewConfig, SourceFile, Submission};
 use schemars::JsonSchema;
@@ -118,21 +118,6 @@ pub struct SubmitBody {
 pub struct UploadPart {
     #[schemars(length(min = 1, max = 1000))]
     pub files: Vec<FileBody>,
-}
-
-/// An upload: what it holds so far over all its parts.
-#[derive(Debug, Serialize, JsonSchema)]
-#[schemars(rename = "ReviewUpload")]
-pub struct UploadView {
-    /// What a review names as `upload`.
-    pub id: String,
-    /// Files received, counting a file sent again in each part.
-    #[schemars(range(min = 0, max = 10_000))]
-    pub files: u64,
-    #[schemars(range(min = 0, max = 33_554_432))]
-    pub bytes: u64,
-    #[schemars(range(min = 1, max = 10_000))]
-    pub parts: u64,
 }
 
 /// The tenant's configuration: where it comes from, the overrides set
@@ -326,13 +311,7 @@ async fn create_upload(
     require(&identity, WRITE_SCOPE)?;
     let files = part_files(part)?;
     let (id, totals) = reviewer.uploads.create(identity.tenant.as_str(), files, now_ms()).await?;
-    let location = format!("{UPLOADS_PATH}/{id}");
-    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
-    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
-    if let Ok(value) = location.parse() {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(UploadView::new(id, totals).created(UPLOADS_PATH))
 }
 
 /// `POST /v1/reviews/uploads/{id}/files`: one more part; 200 with the totals.
@@ -349,8 +328,7 @@ async fn add_upload_files(
         return Err(ApiError::not_found(format!("no upload {id}")));
     }
     let totals = reviewer.uploads.add(tenant, &id, part_files(part)?).await?;
-    let view = UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts };
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(UploadView::new(id, totals)).into_response())
 }
 
 /// `GET /v1/reviews/config`.

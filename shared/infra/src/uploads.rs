@@ -19,7 +19,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -48,6 +50,38 @@ pub struct Totals {
     pub files: u64,
     pub bytes: u64,
     pub parts: u64,
+}
+
+/// An upload as the routes answer it: what it holds so far over all its
+/// parts. One schema for every app's upload routes.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Upload")]
+pub struct UploadView {
+    /// What a request names as `upload`.
+    pub id: String,
+    /// Files received, counting a file sent again in each part.
+    #[schemars(range(min = 0, max = 10_000))]
+    pub files: u64,
+    #[schemars(range(min = 0, max = 33_554_432))]
+    pub bytes: u64,
+    #[schemars(range(min = 1, max = 10_000))]
+    pub parts: u64,
+}
+
+impl UploadView {
+    pub fn new(id: String, totals: Totals) -> UploadView {
+        UploadView { id, files: totals.files, bytes: totals.bytes, parts: totals.parts }
+    }
+
+    /// The 201 of a new upload, with its `Location` under `uploads_path`.
+    pub fn created(self, uploads_path: &str) -> Response {
+        let location = format!("{uploads_path}/{}", self.id);
+        let mut response = (StatusCode::CREATED, axum::Json(self)).into_response();
+        if let Ok(value) = location.parse() {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
+    }
 }
 
 /// A part as it is stored: `{"files": [{"path", "content"}]}`.
