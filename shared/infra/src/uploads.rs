@@ -55,7 +55,7 @@ pub struct Totals {
 /// An upload as the routes answer it: what it holds so far over all its
 /// parts. One schema for every app's upload routes.
 #[derive(Debug, Serialize, JsonSchema)]
-#[schemars(rename = "Upload")]
+#[schemars(rename = "FilesUpload")]
 pub struct UploadView {
     /// What a request names as `upload`.
     pub id: String,
