@@ -218,6 +218,12 @@ where
                 ApiError::bad_request("unreadable_body", "the request body could not be read")
             }
         })?;
+        // Every body is an object. serde would also read a struct from an
+        // array of its fields in order (`[]` fills every defaulted field),
+        // which no documented body allows.
+        if !parse_json::<serde_json::Value>(&bytes)?.is_object() {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "the body is a JSON object").with_field("body"));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -673,7 +679,9 @@ mod tests {
             ),
             (r#"{"years":2,"site":{"lat":1.5}}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("name")),
             (r#"{"name":"a","years":2,"site":{}}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("site.lat")),
-            (r#""just text""#, StatusCode::UNPROCESSABLE_ENTITY, "invalid", None),
+            (r#""just text""#, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("body")),
+            // serde alone would read a struct from its fields in an array.
+            (r#"["a", 2, {"lat": 1.5}]"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("body")),
         ];
         for (body, expected_status, code, field) in cases {
             let (status, _, json) = send(test_request("POST", "/v1/echo", None, Some(body))).await;
