@@ -8,7 +8,7 @@ use crate::api::{
 };
 use crate::{READ_SCOPE, WRITE_SCOPE, webhook};
 use infra::edge::openapi::{Document, Operation};
-use infra::uploads::UploadView;
+use infra::uploads::{UploadRoutes, UploadView};
 
 pub fn document() -> serde_json::Value {
     let mut document = Document::new("Hive Guardian", "Golden-rule review of Python and Rust code: reviews, their SARIF, and the GitHub webhook.");
@@ -26,22 +26,16 @@ pub fn document() -> serde_json::Value {
         .error(422, "a field is invalid: a path, neither or both of `files` and `upload`, or no such upload")
         .link(202, "GetReview", "getReview", json!({"id": "$response.body#/id"}))
         .link(202, "GetReviewSarif", "getReviewSarif", json!({"id": "$response.body#/id"}));
-    let create_upload = Operation::post(UPLOADS_PATH, "createUpload")
-        .summary("Starts an upload with its first part of files; a review names it instead of `files`.")
-        .scope(WRITE_SCOPE)
-        .json_body(part.clone())
-        .json_response(201, "the upload", upload.clone())
-        .error(422, "a file's path is invalid, or there are no files or too many")
-        .link(201, "AddUploadFiles", "addUploadFiles", json!({"id": "$response.body#/id"}))
-        .link(201, "ReviewUpload", "submitReview", json!({}));
-    let add_files = Operation::post(UPLOAD_FILES_PATH, "addUploadFiles")
-        .summary("Adds a part of files to an upload; a path sent again replaces the earlier file.")
-        .scope(WRITE_SCOPE)
-        .path_parameter("id", id.clone(), "The upload's id.")
-        .json_body(part)
-        .json_response(200, "the upload's totals", upload)
-        .error(404, "no such upload for this tenant")
-        .error(422, "a file's path is invalid, or the upload would go over its limits");
+    let routes = UploadRoutes {
+        uploads_path: UPLOADS_PATH,
+        files_path: UPLOAD_FILES_PATH,
+        create_id: "createUpload",
+        add_id: "addUploadFiles",
+        submit_id: "submitReview",
+        scope: WRITE_SCOPE,
+        also_refused: "",
+    };
+    let [create_upload, add_files] = routes.operations(part, upload, id.clone());
     let show = Operation::get(REVIEW_PATH, "getReview")
         .summary("A review: its status, and once it succeeded its findings, metrics and summary.")
         .scope(READ_SCOPE)

@@ -24,7 +24,7 @@ use infra::auth::{Identity, Verifier};
 use infra::edge::openapi::{Document, Operation};
 use infra::edge::{ApiError, ApiJson, require_scopes};
 use infra::telemetry::RequestIds;
-use infra::uploads::{self, UploadFile, UploadView};
+use infra::uploads::{self, UploadFile, UploadRoutes, UploadView};
 use reviewer_engine::review::{Decision, Evidence, Remark, SubScore};
 use reviewer_engine::{ReviewConfig, SourceFile, Submission};
 use schemars::JsonSchema;
@@ -484,22 +484,16 @@ pub fn openapi() -> Value {
         .error(422, "a field is invalid: a path, a binary file, neither or both of `files` and `upload`, or no such upload")
         .link(202, "GetReview", "getWorkReview", from_accepted.clone())
         .link(202, "GetReviewMarkdown", "getWorkReviewMarkdown", from_accepted);
-    let create_upload = Operation::post(UPLOADS_PATH, "createWorkReviewUpload")
-        .summary("Starts an upload with its first part of files; a review names it instead of `files`.")
-        .scope(WRITE_SCOPE)
-        .json_body(part.clone())
-        .json_response(201, "the upload", upload.clone())
-        .error(422, "a file's path is invalid, a file is binary, or there are no files or too many")
-        .link(201, "AddWorkReviewUploadFiles", "addWorkReviewUploadFiles", json!({"id": "$response.body#/id"}))
-        .link(201, "ReviewUpload", "submitWorkForReview", json!({}));
-    let add_files = Operation::post(UPLOAD_FILES_PATH, "addWorkReviewUploadFiles")
-        .summary("Adds a part of files to an upload; a path sent again replaces the earlier file.")
-        .scope(WRITE_SCOPE)
-        .path_parameter("id", id.clone(), "The upload's id.")
-        .json_body(part)
-        .json_response(200, "the upload's totals", upload)
-        .error(404, "no such upload for this tenant")
-        .error(422, "a file's path is invalid, a file is binary, or the upload would go over its limits");
+    let routes = UploadRoutes {
+        uploads_path: UPLOADS_PATH,
+        files_path: UPLOAD_FILES_PATH,
+        create_id: "createWorkReviewUpload",
+        add_id: "addWorkReviewUploadFiles",
+        submit_id: "submitWorkForReview",
+        scope: WRITE_SCOPE,
+        also_refused: ", a file is binary",
+    };
+    let [create_upload, add_files] = routes.operations(part, upload, id.clone());
     let show = Operation::get(REVIEW_PATH, "getWorkReview")
         .summary("A review: its state and, once it ended, the score, sub-scores, evidence, decision, confidence and remarks.")
         .scope(READ_SCOPE)

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::db::{Database, Migration, Row, Value};
 use crate::edge::ApiError;
+use crate::edge::openapi::Operation;
 use crate::objects::ObjectStore;
 
 /// Files in one request: an upload's part, or files sent inline.
@@ -82,6 +83,53 @@ impl UploadView {
         }
         response
     }
+}
+
+/// How an app names its two upload routes in its OpenAPI document.
+pub struct UploadRoutes<'a> {
+    pub uploads_path: &'a str,
+    pub files_path: &'a str,
+    /// The operation ids of the two routes, and of the submission that
+    /// names an upload (the create route links to it).
+    pub create_id: &'a str,
+    pub add_id: &'a str,
+    pub submit_id: &'a str,
+    pub scope: &'a str,
+    /// The app's own refusals of a part's files, each led by `, ` (as
+    /// `, a file is binary`); empty for none.
+    pub also_refused: &'a str,
+}
+
+impl UploadRoutes<'_> {
+    /// The create and add operations, over the app's schemas of a part, an
+    /// upload ([`UploadView`]) and an upload id.
+    pub fn operations(&self, part: serde_json::Value, upload: serde_json::Value, id: serde_json::Value) -> [Operation; 2] {
+        let also = self.also_refused;
+        let create = Operation::post(self.uploads_path, self.create_id)
+            .summary("Starts an upload with its first part of files; a review names it instead of `files`.")
+            .scope(self.scope)
+            .json_body(part.clone())
+            .json_response(201, "the upload", upload.clone())
+            .error(422, &format!("a file's path is invalid{also}, or there are no files or too many"))
+            .link(201, &upper_first(self.add_id), self.add_id, serde_json::json!({"id": "$response.body#/id"}))
+            .link(201, "ReviewUpload", self.submit_id, serde_json::json!({}));
+        let add = Operation::post(self.files_path, self.add_id)
+            .summary("Adds a part of files to an upload; a path sent again replaces the earlier file.")
+            .scope(self.scope)
+            .path_parameter("id", id, "The upload's id.")
+            .json_body(part)
+            .json_response(200, "the upload's totals", upload)
+            .error(404, "no such upload for this tenant")
+            .error(422, &format!("a file's path is invalid{also}, or the upload would go over its limits"));
+        [create, add]
+    }
+}
+
+/// `addUploadFiles` → `AddUploadFiles`: a link is named after the
+/// operation it leads to.
+fn upper_first(id: &str) -> String {
+    let mut chars = id.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// A part as it is stored: `{"files": [{"path", "content"}]}`.
