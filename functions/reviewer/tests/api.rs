@@ -455,12 +455,13 @@ async fn a_doubtful_model_lowers_the_confidence_and_escalates_and_an_answer_off_
     }
 }
 
-#[tokio::test]
-async fn past_the_tenants_monthly_budget_the_model_is_not_called() {
+/// A replayed OpenAI model priced at $1000 per million input tokens: the
+/// fixture's 1,204 cost $1.20, over the $1 monthly budget. The replay
+/// server lives as long as the returned handle.
+async fn over_budget_model() -> (infra::llm::replay::Replay, Settings) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm/openai");
     let replay = infra::llm::replay::Replay::start(vec![infra::llm::replay::Fixture::read(&dir.join("confident.json")).unwrap()]).await.unwrap();
     let url = replay.url.clone();
-    // $1000 per million input tokens: the fixture's 1,204 cost $1.20, over the $1 budget.
     let settings = Settings::from_vars(move |name| match name {
         "HIVE_LLM_PROVIDER" => Some("openai".into()),
         "HIVE_LLM_BASE_URL" => Some(url.clone()),
@@ -470,6 +471,12 @@ async fn past_the_tenants_monthly_budget_the_model_is_not_called() {
         _ => None,
     })
     .unwrap();
+    (replay, settings)
+}
+
+#[tokio::test]
+async fn past_the_tenants_monthly_budget_the_model_is_not_called() {
+    let (replay, settings) = over_budget_model().await;
     let app = app_with(settings).await;
     let (_, first) = review_task(&app).await;
     assert_eq!((first["reviewer"].as_str(), first["llm"].as_str()), (Some("deterministic+llm"), Some("answered")));
@@ -638,18 +645,7 @@ async fn a_tenants_configuration_is_set_through_the_api_checked_and_kept_with_ea
 
 #[tokio::test]
 async fn the_model_call_ledger_holds_the_monthly_budget_on_postgresql() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm/openai");
-    let replay = infra::llm::replay::Replay::start(vec![infra::llm::replay::Fixture::read(&dir.join("confident.json")).unwrap()]).await.unwrap();
-    let url = replay.url.clone();
-    let settings = Settings::from_vars(move |name| match name {
-        "HIVE_LLM_PROVIDER" => Some("openai".into()),
-        "HIVE_LLM_BASE_URL" => Some(url.clone()),
-        "HIVE_LLM_MODEL" => Some("test-model".into()),
-        "HIVE_LLM_PRICE_IN_PER_MTOK" => Some("1000".into()),
-        "HIVE_LLM_MONTHLY_BUDGET_USD" => Some("1".into()),
-        _ => None,
-    })
-    .unwrap();
+    let (replay, settings) = over_budget_model().await;
     let app = app_on_postgres(settings).await;
     let repo = &app.reviewer.repo;
     assert_eq!(repo.llm_spent("acme", "2026-01").await.unwrap(), 0.0, "no calls: nothing spent");
