@@ -131,7 +131,7 @@ pub async fn handle(app: &Notifications, message: Message) -> Result<(), Error> 
         tokio::time::sleep(Duration::from_millis(early.unsigned_abs())).await;
     }
     let now = infra::time::now_ms();
-    let lease_ms = i64::try_from((LEASE + app.settings.timeout).as_millis()).unwrap_or(120_000);
+    let lease_ms = millis(LEASE + app.settings.timeout);
     match app.repo.lease(&tenant, &due.notification_id, due.due_at, now, lease_ms).await? {
         Lease::Leased(claimed) => {
             let endpoint = app.repo.endpoint(&tenant, &claimed.notification.endpoint_id).await?;
@@ -145,7 +145,7 @@ pub async fn handle(app: &Notifications, message: Message) -> Result<(), Error> 
 
 /// The stranded rows, announced again; returns how many.
 pub async fn rescue(app: &Notifications, now: i64) -> Result<usize, Error> {
-    let before = now - i64::try_from(STRANDED_AFTER.as_millis()).unwrap_or(300_000);
+    let before = now - millis(STRANDED_AFTER);
     let stranded = app.repo.stranded(before).await?;
     let count = stranded.len();
     if count > 0 {
